@@ -62,8 +62,17 @@ pub fn serve_connection(
                 pass_authorization: true,
             };
             let line = request.request_line();
-            let (status, bytes) = respond(&mut connection, request, &origin, app, options);
-            log_access(peer, &line, status, bytes);
+            let sent = respond(&mut connection, request, &origin, app, options);
+            log_access(peer, &line, sent.status, sent.bytes);
+            if sent.close_delimited {
+                // The close *is* the end of this body, and the request was
+                // read whole before answering: nothing is left to linger
+                // for. Just close our descriptor; the FIN goes out when the
+                // last copy of it is closed (chapter 3 shows why that
+                // matters).
+                drop(connection);
+                return;
+            }
         }
         Ok(None) => {}
         Err(Error::Http(error)) => {
@@ -97,7 +106,7 @@ fn respond(
     origin: &Origin,
     app: &dyn Application,
     options: &GatewayOptions,
-) -> (u16, u64) {
+) -> Sent {
     let head_only = request.method == "HEAD";
     let vars = match environ::build(&request, origin) {
         Ok(vars) => vars,
@@ -153,7 +162,7 @@ fn respond(
     let stream = connection.stream_mut();
     if let Err(e) = write_head(stream, &head, framing) {
         tracing::debug!("client went away: {e}");
-        return (status, 0);
+        return Sent::length_delimited(status, 0);
     }
     let mut writer = BodyWriter::new(stream, framing, head_only || framing == BodyFraming::NoBody);
     let mut outcome = writer.write_chunk(&first);
@@ -166,7 +175,7 @@ fn respond(
                 // Too late for a 500: the head is out. Leave the body
                 // unfinished (no last chunk) so the client sees it was cut.
                 tracing::error!("application failed mid-response: {e}; aborting");
-                return (status, writer.written());
+                return Sent::length_delimited(status, writer.written());
             }
         }
     }
@@ -183,9 +192,31 @@ fn respond(
         }
     };
     // `body` is dropped here: that is PEP 3333's close(), on every path.
-    (status, sent)
+    Sent {
+        status,
+        bytes: sent,
+        close_delimited: framing == BodyFraming::CloseDelimited,
+    }
 }
 // ANCHOR_END: respond
+
+/// What `respond` sent, for the log and for closing properly.
+struct Sent {
+    status: u16,
+    bytes: u64,
+    /// The body ended with the connection (HTTP/1.0, no length).
+    close_delimited: bool,
+}
+
+impl Sent {
+    fn length_delimited(status: u16, bytes: u64) -> Self {
+        Sent {
+            status,
+            bytes,
+            close_delimited: false,
+        }
+    }
+}
 
 /// The next chunk of the body, with a panic in the application's iterator
 /// turned into an error.
@@ -208,7 +239,7 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
 }
 
 /// Logs an application failure and answers 500, if nothing was sent yet.
-fn app_failed(connection: &mut Connection<TcpStream>, why: &str) -> (u16, u64) {
+fn app_failed(connection: &mut Connection<TcpStream>, why: &str) -> Sent {
     tracing::error!("{why}");
     send_error(
         connection,
@@ -216,12 +247,12 @@ fn app_failed(connection: &mut Connection<TcpStream>, why: &str) -> (u16, u64) {
     )
 }
 
-fn send_error(connection: &mut Connection<TcpStream>, error: &HttpError) -> (u16, u64) {
+fn send_error(connection: &mut Connection<TcpStream>, error: &HttpError) -> Sent {
     let response = Response::error(error);
     if let Err(e) = connection.write_response(&response, false) {
         tracing::debug!("cannot send the error page: {e}");
     }
-    (error.status.as_u16(), response.body.len() as u64)
+    Sent::length_delimited(error.status.as_u16(), response.body.len() as u64)
 }
 
 fn log_access(peer: SocketAddr, request_line: &str, status: u16, bytes: u64) {

@@ -270,6 +270,27 @@ impl StartResponse {
         Ok(())
     }
 
+    /// Replaces the reason phrase of the head already set (the Python
+    /// gateway keeps an application's own phrase after an error).
+    ///
+    /// # Errors
+    ///
+    /// [`StartError::AlreadySent`] once the head is on the wire;
+    /// [`StartError::InvalidHeader`] for a phrase with CR, LF or NUL.
+    pub fn set_reason(&self, reason: Cow<'static, str>) -> Result<(), StartError> {
+        let mut state = self.lock();
+        if state.sent {
+            return Err(StartError::AlreadySent);
+        }
+        if reason.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            return Err(StartError::InvalidHeader("status reason phrase".into()));
+        }
+        if let Some(head) = state.head.as_mut() {
+            head.reason = reason;
+        }
+        Ok(())
+    }
+
     /// The head as set so far (a middleware reads its application's here).
     pub fn head(&self) -> Option<ResponseHead> {
         self.lock().head.clone()

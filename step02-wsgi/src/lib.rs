@@ -27,16 +27,25 @@
 //! - [`connection`] — one client's life through the gateway, with panics
 //!   caught.
 //! - [`server`] — chapter 1's accept loop serving an application.
+//! - [`cli`] — `--app` / `--wsgi`, shared by chapters 2–4.
+//! - [`fork`] — what a forking server (chapters 3–4) must do around
+//!   `fork()` when the application is embedded Python.
 //! - [`apps`] — hello, the environ dumper, a tiny framework and its demo
 //!   site, and a timing middleware.
+//! - `python` (feature `python`) — real Python WSGI applications (Flask,
+//!   Django, Pyramid) on embedded CPython, behind the same interface.
 //!
 //! Run it with `cargo run -p step02-wsgi` (or `-- --app hello|environ`).
 
 pub mod apps;
 pub mod chunked;
+pub mod cli;
 pub mod connection;
 pub mod environ;
+pub mod fork;
 pub mod gateway;
+#[cfg(feature = "python")]
+pub mod python;
 pub mod request;
 pub mod response;
 pub mod server;

@@ -6,13 +6,13 @@
 //! cargo run -p step02-wsgi                     # the framework demo site
 //! cargo run -p step02-wsgi -- --app environ    # the environ dumper
 //! cargo run -p step02-wsgi -- --app hello -v   # hello, logging requests
+//! cargo run -p step02-wsgi --features python -- --wsgi flaskapp:app   # a real Flask app
 //! ```
 
-use anyhow::anyhow;
 use clap::Parser;
 use step01_iterative::cli::{CommonArgs, announce};
 use step01_iterative::shutdown::{Shutdown, trigger_on_signals};
-use step02_wsgi::apps;
+use step02_wsgi::cli::AppArgs;
 
 /// A server and its applications, meeting at a WSGI-shaped gateway (Stepwise, chapter 2).
 #[derive(Debug, Parser)]
@@ -20,16 +20,14 @@ use step02_wsgi::apps;
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
-    /// The application to serve.
-    #[arg(long, default_value = "framework", value_parser = apps::NAMES)]
-    app: String,
+    #[command(flatten)]
+    app: AppArgs,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     args.common.init_logging();
-    let app =
-        apps::by_name(&args.app).ok_or_else(|| anyhow!("unknown application {}", args.app))?;
+    let app = args.app.load()?;
     let listener = args.common.bind()?;
     let shutdown = Shutdown::for_listener(&listener)?;
     trigger_on_signals(shutdown.clone())?;

@@ -77,6 +77,19 @@ impl Client {
         })
     }
 
+    /// Wraps an already connected stream, with `timeout` for reads.
+    ///
+    /// # Errors
+    ///
+    /// The socket option error.
+    pub fn from_stream(stream: TcpStream, timeout: Duration) -> io::Result<Client> {
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        Ok(Client {
+            reader: BufReader::new(stream),
+        })
+    }
+
     /// Changes how long reads wait before failing with `WouldBlock`.
     ///
     /// # Errors
@@ -95,6 +108,16 @@ impl Client {
         let stream = self.reader.get_mut();
         stream.write_all(bytes)?;
         stream.flush()
+    }
+
+    /// Another handle on the same socket (to read raw bytes past the
+    /// parser, or from another thread).
+    ///
+    /// # Errors
+    ///
+    /// The `dup` error.
+    pub fn try_clone_stream(&self) -> io::Result<TcpStream> {
+        self.reader.get_ref().try_clone()
     }
 
     /// Closes the sending half: the server sees end-of-file.

@@ -58,6 +58,21 @@ pub fn zombie_children(ppid: i32) -> usize {
     children_of(ppid).iter().filter(|c| c.state == 'Z').count()
 }
 
+/// Polls `check` every 10 ms until it returns true or `timeout` passes;
+/// returns its last answer. For conditions another process makes true.
+pub fn eventually(timeout: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

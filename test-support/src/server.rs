@@ -185,6 +185,17 @@ impl TestServer {
         let _ = kill(Pid::from_raw(pid), signal);
     }
 
+    /// Sends `signal` to a spawned server's whole process group (the server
+    /// and every child it forked), as a Ctrl-C in a terminal does.
+    ///
+    /// # Panics
+    ///
+    /// If the server runs in-process.
+    pub fn signal_group(&self, signal: Signal) {
+        let pid = self.pid().expect("only spawned servers take signals");
+        let _ = killpg(Pid::from_raw(pid), signal);
+    }
+
     /// Waits up to `timeout` for a spawned server to exit by itself.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let Kind::Process { child, exited, .. } = &mut self.kind else {
