@@ -87,43 +87,95 @@ impl Response {
 
     // ANCHOR: write_to
     /// Writes the response to `out`: the head, then (unless `head_only`,
-    /// for a `HEAD` request) the body.
-    ///
-    /// The head is assembled in memory and written with one call, so a
-    /// response is a couple of `write(2)`s, not one per header line.
+    /// for a `HEAD` request) the body. This chapter always closes the
+    /// connection afterwards, and says so with `Connection: close`.
     ///
     /// # Errors
     ///
     /// Any error from `out`, such as a client that already hung up.
     pub fn write_to<W: Write>(&self, out: &mut W, head_only: bool) -> io::Result<()> {
+        self.write_with(out, head_only, Persistence::Close)
+    }
+
+    /// Like [`write_to`](Self::write_to), for a connection that may stay
+    /// open (chapter 5's keep-alive).
+    ///
+    /// # Errors
+    ///
+    /// Any error from `out`.
+    pub fn write_with<W: Write>(
+        &self,
+        out: &mut W,
+        head_only: bool,
+        persistence: Persistence,
+    ) -> io::Result<()> {
+        let mut head = self.head_bytes(self.body.len() as u64, persistence);
+        if !head_only {
+            // One write for small responses: head and body together.
+            head.extend_from_slice(&self.body);
+        }
+        out.write_all(&head)?;
+        out.flush()
+    }
+
+    /// The status line and headers, with `Content-Length: length`. A file
+    /// server writes this head, then streams the file itself.
+    pub fn head_bytes(&self, length: u64, persistence: Persistence) -> Vec<u8> {
         let mut head = Vec::with_capacity(256);
         // The status line always says HTTP/1.1, also to 1.0 clients: it names
         // the version we speak, not the one we were asked in (RFC 9110 §6.2).
-        write!(head, "HTTP/1.1 {}\r\n", status_line_text(self.status))?;
-        write!(
+        let _ = write!(head, "HTTP/1.1 {}\r\n", status_line_text(self.status));
+        let _ = write!(
             head,
             "Date: {}\r\n",
             httpdate::fmt_http_date(SystemTime::now())
-        )?;
-        write!(head, "Server: {SERVER_NAME}\r\n")?;
+        );
+        let _ = write!(head, "Server: {SERVER_NAME}\r\n");
         for (name, value) in &self.headers {
             // These are the server's to send; a handler's copy would be a
             // duplicate, and two Content-Lengths make a response invalid.
             if SERVER_HEADERS.iter().any(|h| name.eq_ignore_ascii_case(h)) {
                 continue;
             }
-            write!(head, "{name}: {value}\r\n")?;
+            let _ = write!(head, "{name}: {value}\r\n");
         }
         // HEAD gets the Content-Length the GET would have had (RFC 9110 §9.3.2).
-        write!(head, "Content-Length: {}\r\n", self.body.len())?;
-        head.extend_from_slice(b"Connection: close\r\n\r\n");
-        out.write_all(&head)?;
-        if !head_only {
-            out.write_all(&self.body)?;
+        // 1xx, 204 and 304 carry none (RFC 9110 §8.6).
+        let code = self.status.as_u16();
+        if !((100..200).contains(&code) || code == 204 || code == 304) {
+            let _ = write!(head, "Content-Length: {length}\r\n");
         }
-        out.flush()
+        head.extend_from_slice(persistence.header_line());
+        head.extend_from_slice(b"\r\n");
+        head
     }
     // ANCHOR_END: write_to
+}
+
+/// Whether the connection stays open after a response, and how that is
+/// said on the wire (RFC 9112 §9.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persistence {
+    /// The server closes after this response: `Connection: close`.
+    Close,
+    /// The connection stays open. HTTP/1.1 needs no header for that; an
+    /// HTTP/1.0 client that asked with `Connection: keep-alive` gets the
+    /// same header back (`echo`), or it would assume a close.
+    KeepAlive {
+        /// Send `Connection: keep-alive` (to an HTTP/1.0 client).
+        echo: bool,
+    },
+}
+
+impl Persistence {
+    /// The `Connection` header line to send, if any.
+    pub fn header_line(self) -> &'static [u8] {
+        match self {
+            Persistence::Close => b"Connection: close\r\n",
+            Persistence::KeepAlive { echo: true } => b"Connection: keep-alive\r\n",
+            Persistence::KeepAlive { echo: false } => b"",
+        }
+    }
 }
 
 /// `404 Not Found`: the code and its standard reason phrase.

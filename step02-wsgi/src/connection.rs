@@ -19,6 +19,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use http::StatusCode;
 use step01_iterative::connection::{READ_TIMEOUT, linger_and_close};
 use step01_iterative::request::Request;
+use step01_iterative::response::Persistence;
 use step01_iterative::{Connection, Error, HttpError, Response};
 
 use crate::environ::{self, Origin};
@@ -62,7 +63,14 @@ pub fn serve_connection(
                 pass_authorization: true,
             };
             let line = request.request_line();
-            let sent = respond(&mut connection, request, &origin, app, options);
+            let sent = respond(
+                &mut connection,
+                request,
+                &origin,
+                app,
+                options,
+                Persistence::Close,
+            );
             log_access(peer, &line, sent.status, sent.bytes);
             if sent.close_delimited {
                 // The close *is* the end of this body, and the request was
@@ -98,19 +106,24 @@ pub fn serve_connection(
 // ANCHOR_END: serve_connection
 
 // ANCHOR: respond
-/// Calls the application and sends its response; returns the status and
-/// body bytes sent, for the log.
-fn respond(
+/// Calls the application for one request and sends its response.
+///
+/// `persistence` is what the server would like after this response
+/// (chapter 2 always closes; chapter 5 keeps connections open); a body
+/// that can only end with the close forces [`Persistence::Close`]. The
+/// returned [`Sent`] says what went out and whether to close now.
+pub fn respond(
     connection: &mut Connection<TcpStream>,
     mut request: Request,
     origin: &Origin,
     app: &dyn Application,
     options: &GatewayOptions,
+    persistence: Persistence,
 ) -> Sent {
     let head_only = request.method == "HEAD";
     let vars = match environ::build(&request, origin) {
         Ok(vars) => vars,
-        Err(error) => return send_error(connection, &error),
+        Err(error) => return send_error(connection, &error, persistence),
     };
     let environ = Environ {
         vars,
@@ -128,8 +141,10 @@ fn respond(
     let called = catch_unwind(AssertUnwindSafe(|| app.call(environ, start.clone())));
     let mut body = match called {
         Ok(Ok(body)) => body,
-        Ok(Err(e)) => return app_failed(connection, &format!("application error: {e}")),
-        Err(panic) => return app_failed(connection, &panic_message(&*panic)),
+        Ok(Err(e)) => {
+            return app_failed(connection, &format!("application error: {e}"), persistence);
+        }
+        Err(panic) => return app_failed(connection, &panic_message(&*panic), persistence),
     };
 
     // 2. Pull chunks until a non-empty one (or the end): only then must the
@@ -140,7 +155,7 @@ fn respond(
         match next_chunk(&mut body) {
             Some(Ok(chunk)) => first = chunk,
             None => finished = true,
-            Some(Err(e)) => return app_failed(connection, &e),
+            Some(Err(e)) => return app_failed(connection, &e, persistence),
         }
     }
     // A body whose iterator promises nothing more is complete: its length
@@ -149,20 +164,30 @@ fn respond(
         finished = true;
     }
     let Some(head) = start.take_for_sending() else {
-        return app_failed(connection, "the application did not call start_response");
+        return app_failed(
+            connection,
+            "the application did not call start_response",
+            persistence,
+        );
     };
     let known_length = finished.then_some(first.len() as u64);
     let framing = match choose_framing(&head, known_length, request.version) {
         Ok(framing) => framing,
-        Err(why) => return app_failed(connection, &why),
+        Err(why) => return app_failed(connection, &why, persistence),
+    };
+    // Without a length, only the close can end the body.
+    let persistence = if framing == BodyFraming::CloseDelimited {
+        Persistence::Close
+    } else {
+        persistence
     };
 
     // 3. Send the head, the first chunk, and then each chunk as it comes.
     let status = head.status.as_u16();
     let stream = connection.stream_mut();
-    if let Err(e) = write_head(stream, &head, framing) {
+    if let Err(e) = write_head(stream, &head, framing, persistence) {
         tracing::debug!("client went away: {e}");
-        return Sent::length_delimited(status, 0);
+        return Sent::failed(status, 0);
     }
     let mut writer = BodyWriter::new(stream, framing, head_only || framing == BodyFraming::NoBody);
     let mut outcome = writer.write_chunk(&first);
@@ -175,45 +200,57 @@ fn respond(
                 // Too late for a 500: the head is out. Leave the body
                 // unfinished (no last chunk) so the client sees it was cut.
                 tracing::error!("application failed mid-response: {e}; aborting");
-                return Sent::length_delimited(status, writer.written());
+                return Sent::failed(status, writer.written());
             }
         }
     }
     let written = writer.written();
-    let sent = match outcome.and_then(|()| writer.finish()) {
-        Ok(sent) => sent,
+    let result = outcome.and_then(|()| writer.finish());
+    // `body` is dropped here: that is PEP 3333's close(), on every path.
+    drop(body);
+    match result {
+        Ok(sent) => Sent {
+            status,
+            bytes: sent,
+            close_delimited: framing == BodyFraming::CloseDelimited,
+            closes: persistence == Persistence::Close,
+        },
         Err(BodyError::Io(e)) => {
             tracing::debug!("client went away: {e}");
-            written
+            Sent::failed(status, written)
         }
+        // A body that broke its own Content-Length: the connection cannot
+        // be trusted for another request.
         Err(e) => {
             tracing::error!("{e}");
-            written
+            Sent::failed(status, written)
         }
-    };
-    // `body` is dropped here: that is PEP 3333's close(), on every path.
-    Sent {
-        status,
-        bytes: sent,
-        close_delimited: framing == BodyFraming::CloseDelimited,
     }
 }
 // ANCHOR_END: respond
 
-/// What `respond` sent, for the log and for closing properly.
-struct Sent {
-    status: u16,
-    bytes: u64,
+/// What [`respond`] sent, for the log and for closing properly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    /// The status sent.
+    pub status: u16,
+    /// Body bytes sent.
+    pub bytes: u64,
     /// The body ended with the connection (HTTP/1.0, no length).
-    close_delimited: bool,
+    pub close_delimited: bool,
+    /// The connection must close now: `Connection: close` was sent, or the
+    /// response failed half-way.
+    pub closes: bool,
 }
 
 impl Sent {
-    fn length_delimited(status: u16, bytes: u64) -> Self {
+    /// A response that went wrong on the way out: close the connection.
+    fn failed(status: u16, bytes: u64) -> Self {
         Sent {
             status,
             bytes,
             close_delimited: false,
+            closes: true,
         }
     }
 }
@@ -239,20 +276,31 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
 }
 
 /// Logs an application failure and answers 500, if nothing was sent yet.
-fn app_failed(connection: &mut Connection<TcpStream>, why: &str) -> Sent {
+fn app_failed(connection: &mut Connection<TcpStream>, why: &str, persistence: Persistence) -> Sent {
     tracing::error!("{why}");
     send_error(
         connection,
         &HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "the application failed"),
+        persistence,
     )
 }
 
-fn send_error(connection: &mut Connection<TcpStream>, error: &HttpError) -> Sent {
+fn send_error(
+    connection: &mut Connection<TcpStream>,
+    error: &HttpError,
+    persistence: Persistence,
+) -> Sent {
     let response = Response::error(error);
-    if let Err(e) = connection.write_response(&response, false) {
+    if let Err(e) = response.write_with(connection.stream_mut(), false, persistence) {
         tracing::debug!("cannot send the error page: {e}");
+        return Sent::failed(error.status.as_u16(), 0);
     }
-    Sent::length_delimited(error.status.as_u16(), response.body.len() as u64)
+    Sent {
+        status: error.status.as_u16(),
+        bytes: response.body.len() as u64,
+        close_delimited: false,
+        closes: persistence == Persistence::Close,
+    }
 }
 
 fn log_access(peer: SocketAddr, request_line: &str, status: u16, bytes: u64) {

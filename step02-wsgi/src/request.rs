@@ -26,7 +26,20 @@ use crate::chunked::Decoder;
 /// As chapter 1's `read_request`, except that chunked bodies are read: 400
 /// for a malformed chunk, 413 past the body limit.
 pub fn read_request<S: Read + Write>(connection: &mut Connection<S>) -> Result<Option<Request>> {
-    let deadline = Instant::now() + REQUEST_TIMEOUT;
+    read_request_by(connection, Instant::now() + REQUEST_TIMEOUT)
+}
+// ANCHOR_END: read_request
+
+/// Like [`read_request`], with the whole request due by `deadline` (408
+/// after it). Chapter 5 sets its own deadline per request.
+///
+/// # Errors
+///
+/// As [`read_request`].
+pub fn read_request_by<S: Read + Write>(
+    connection: &mut Connection<S>,
+    deadline: Instant,
+) -> Result<Option<Request>> {
     let Some(mut request) = connection.read_head(deadline)? else {
         return Ok(None);
     };
@@ -59,4 +72,3 @@ pub fn read_request<S: Read + Write>(connection: &mut Connection<S>) -> Result<O
     }
     Ok(Some(request))
 }
-// ANCHOR_END: read_request

@@ -20,7 +20,7 @@ use std::io::{self, Write};
 use std::time::SystemTime;
 
 use step01_iterative::request::Version;
-use step01_iterative::response::SERVER_NAME;
+use step01_iterative::response::{Persistence, SERVER_NAME};
 
 use crate::gateway::ResponseHead;
 
@@ -70,7 +70,8 @@ pub fn choose_framing(
 
 /// Writes the status line and headers: ours (`Date`, `Server`, unless the
 /// application set them), the application's, the framing header, and
-/// `Connection: close` (this step still closes after every response).
+/// `Connection` header for `persistence` (this chapter always closes;
+/// chapter 5 keeps connections open).
 ///
 /// # Errors
 ///
@@ -79,6 +80,7 @@ pub fn write_head<W: Write>(
     out: &mut W,
     head: &ResponseHead,
     framing: BodyFraming,
+    persistence: Persistence,
 ) -> io::Result<()> {
     let mut bytes = Vec::with_capacity(512);
     write!(
@@ -111,7 +113,8 @@ pub fn write_head<W: Write>(
         BodyFraming::Chunked => bytes.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
         _ => {}
     }
-    bytes.extend_from_slice(b"Connection: close\r\n\r\n");
+    bytes.extend_from_slice(persistence.header_line());
+    bytes.extend_from_slice(b"\r\n");
     out.write_all(&bytes)
 }
 
@@ -310,7 +313,7 @@ mod tests {
     fn head_lines() {
         let mut out = Vec::new();
         let h = head(StatusCode::OK, &[("Content-Type", "text/plain")]);
-        write_head(&mut out, &h, BodyFraming::Chunked).unwrap();
+        write_head(&mut out, &h, BodyFraming::Chunked, Persistence::Close).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 200 OK\r\nDate: "));
         assert!(text.ends_with(
@@ -318,7 +321,7 @@ mod tests {
         ));
         let mut out = Vec::new();
         let h = head(StatusCode::NOT_MODIFIED, &[("Content-Length", "5")]);
-        write_head(&mut out, &h, BodyFraming::NoBody).unwrap();
+        write_head(&mut out, &h, BodyFraming::NoBody, Persistence::Close).unwrap();
         assert!(!String::from_utf8(out).unwrap().contains("Content-Length"));
     }
 }
