@@ -1,0 +1,258 @@
+//! The in-memory cache: file contents kept in RAM under a byte budget.
+//!
+//! The server-behaviour reference §8 is the contract:
+//!
+//! - an LRU-style cache keyed by the file's canonical path, under a byte
+//!   budget (`cache.max_size`): each entry is charged its body, its key and
+//!   a fixed overhead, and inserting evicts the least valuable entries
+//!   until the total fits (moka's TinyLFU policy, a refinement of LRU);
+//! - files above `cache.max_entry` are never cached: they are streamed;
+//! - bodies are `Bytes`, reference-counted: a response being sent keeps
+//!   its body alive even if the entry is evicted meanwhile;
+//! - every hit is checked against the file just opened: if the inode, size,
+//!   **nanosecond** mtime or status-change time (a `chmod`) differ, the
+//!   entry is stale and is replaced.
+//!   Nanoseconds and the inode catch a rewrite within the same second that
+//!   keeps the same size, which a seconds-only mtime would miss.
+//!
+//! The server opens and `fstat`s the file on every request anyway (that is
+//! how confinement checks what it serves), so the check costs nothing
+//! extra: what the cache saves is the read.
+
+use std::fs::Metadata;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use moka::sync::Cache as Moka;
+
+/// What an entry is charged beyond its body and key, for the map's own
+/// bookkeeping.
+const ENTRY_OVERHEAD: u64 = 256;
+
+/// How many URL → file resolutions are remembered.
+const NAMES: u64 = 16_384;
+
+/// Which version of a file an entry holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    /// The device and inode: a file replaced by `mv` has a new inode.
+    pub dev: u64,
+    /// The inode number.
+    pub ino: u64,
+    /// The size in bytes.
+    pub size: u64,
+    /// The modification time, in nanoseconds since the epoch.
+    pub mtime_ns: i128,
+    /// The status-change time, in nanoseconds: `chmod`, `chown` and new
+    /// links change it, so a file made unreadable is re-checked, not served
+    /// from memory.
+    pub ctime_ns: i128,
+}
+
+impl Identity {
+    /// The identity of the file behind `metadata`.
+    pub fn of(metadata: &Metadata) -> Identity {
+        Identity {
+            dev: metadata.dev(),
+            ino: metadata.ino(),
+            size: metadata.size(),
+            mtime_ns: i128::from(metadata.mtime()) * 1_000_000_000
+                + i128::from(metadata.mtime_nsec()),
+            ctime_ns: i128::from(metadata.ctime()) * 1_000_000_000
+                + i128::from(metadata.ctime_nsec()),
+        }
+    }
+}
+
+/// A cached file.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Which version of the file this is.
+    pub identity: Identity,
+    /// The whole file.
+    pub body: Bytes,
+}
+
+// ANCHOR: cache
+/// The cache and its counters.
+pub struct Cache {
+    map: Moka<PathBuf, Entry>,
+    /// URL path (as the client sent it) → the canonical file it resolved
+    /// to: what nginx calls an open-file cache, without the descriptor.
+    /// It saves the resolution (a `canonicalize` walks every component),
+    /// never the check: a hit is still `stat`ed and compared.
+    names: Moka<String, PathBuf>,
+    max_entry: u64,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl Cache {
+    /// A cache of at most `max_size` bytes, holding files of at most
+    /// `max_entry` bytes.
+    pub fn new(max_size: u64, max_entry: u64) -> Cache {
+        let map = Moka::builder()
+            .max_capacity(max_size)
+            .weigher(|key: &PathBuf, entry: &Entry| {
+                let weight =
+                    entry.body.len() as u64 + key.as_os_str().len() as u64 + ENTRY_OVERHEAD;
+                u32::try_from(weight).unwrap_or(u32::MAX)
+            })
+            .build();
+        Cache {
+            map,
+            names: Moka::new(NAMES),
+            max_entry,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether a file of `size` bytes may be cached at all.
+    pub fn admits(&self, size: u64) -> bool {
+        size <= self.max_entry
+    }
+
+    /// The cached body of `path`, if the entry matches the file as it is
+    /// now (`identity`, from the descriptor just opened). A stale entry is
+    /// removed.
+    pub fn get(&self, path: &Path, identity: Identity) -> Option<Bytes> {
+        match self.map.get(path) {
+            Some(entry) if entry.identity == identity => {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                Some(entry.body)
+            }
+            Some(_) => {
+                self.map.invalidate(path);
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+            None => {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Stores `body` as the content of `path` at `identity`.
+    pub fn insert(&self, path: PathBuf, identity: Identity, body: Bytes) {
+        if self.admits(body.len() as u64) {
+            self.map.insert(path, Entry { identity, body });
+        }
+    }
+    // ANCHOR_END: cache
+
+    /// The canonical file `url_path` resolved to last time, if remembered.
+    pub fn resolved(&self, url_path: &str) -> Option<PathBuf> {
+        self.names.get(url_path)
+    }
+
+    /// Remembers that `url_path` resolved to the file `canonical`.
+    pub fn remember(&self, url_path: &str, canonical: &Path) {
+        self.names.insert(url_path.to_owned(), canonical.to_owned());
+    }
+
+    /// (hits, misses) so far.
+    pub fn counters(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The bytes currently charged (after pending evictions are applied).
+    pub fn weighted_size(&self) -> u64 {
+        self.map.run_pending_tasks();
+        self.map.weighted_size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn a_rewrite_in_the_same_second_with_the_same_size_is_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.txt");
+        fs::write(&path, "version 1").unwrap();
+        let cache = Cache::new(1 << 20, 1 << 16);
+        let first = Identity::of(&fs::metadata(&path).unwrap());
+        cache.insert(path.clone(), first, Bytes::from_static(b"version 1"));
+        assert_eq!(cache.get(&path, first).as_deref(), Some(&b"version 1"[..]));
+        // Same size, same second (most likely): only nanoseconds or the
+        // inode tell them apart.
+        let replacement = dir.path().join("b.txt");
+        fs::write(&replacement, "version 2").unwrap();
+        fs::rename(&replacement, &path).unwrap();
+        let second = Identity::of(&fs::metadata(&path).unwrap());
+        assert_ne!(first, second);
+        assert_eq!(cache.get(&path, second), None);
+        assert_eq!(cache.counters(), (1, 1));
+    }
+
+    #[test]
+    fn the_budget_is_respected_and_big_files_are_refused() {
+        let cache = Cache::new(10_000, 2_000);
+        assert!(!cache.admits(2_001));
+        for i in 0..50u64 {
+            let identity = Identity {
+                dev: 1,
+                ino: i,
+                size: 1_000,
+                mtime_ns: 0,
+                ctime_ns: 0,
+            };
+            cache.insert(
+                PathBuf::from(format!("/f{i}")),
+                identity,
+                Bytes::from(vec![0u8; 1_000]),
+            );
+        }
+        assert!(cache.weighted_size() <= 10_000, "{}", cache.weighted_size());
+        let big = Identity {
+            dev: 1,
+            ino: 99,
+            size: 3_000,
+            mtime_ns: 0,
+            ctime_ns: 0,
+        };
+        cache.insert(PathBuf::from("/big"), big, Bytes::from(vec![0u8; 3_000]));
+        assert_eq!(cache.get(Path::new("/big"), big), None);
+    }
+
+    #[test]
+    fn a_body_outlives_its_eviction() {
+        let cache = Cache::new(2_000, 2_000);
+        let identity = Identity {
+            dev: 1,
+            ino: 1,
+            size: 1_000,
+            mtime_ns: 0,
+            ctime_ns: 0,
+        };
+        cache.insert(PathBuf::from("/a"), identity, Bytes::from(vec![7u8; 1_000]));
+        let body = cache.get(Path::new("/a"), identity).unwrap();
+        for i in 2..10u64 {
+            let other = Identity {
+                dev: 1,
+                ino: i,
+                size: 1_000,
+                mtime_ns: 0,
+                ctime_ns: 0,
+            };
+            cache.insert(
+                PathBuf::from(format!("/{i}")),
+                other,
+                Bytes::from(vec![0u8; 1_000]),
+            );
+        }
+        cache.weighted_size();
+        // Whatever was evicted, the response in flight still has its bytes.
+        assert_eq!(body.len(), 1_000);
+        assert!(body.iter().all(|b| *b == 7));
+    }
+}

@@ -1,0 +1,411 @@
+//! The configuration: one TOML file, every key documented in the shipped
+//! default (`stepwise.toml`).
+//!
+//! serde reads the file into [`Config`]; `deny_unknown_fields` turns a
+//! misspelt key into an error, and the `toml` crate's errors carry the line
+//! and column, so a mistake reads like
+//! `stepwise.toml, line 12: unknown field 'idle_timout', expected one of …`.
+//! Values are then checked (`Config::validate`): a zero timeout, a cache
+//! entry larger than the cache, a missing document root are refused with
+//! the key named. Relative paths are relative to the file's directory, so
+//! the shipped config works wherever the server is started from.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A configuration error, with enough context to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed, or a key is unknown or has the wrong type.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// toml's message, which names the line, column and key.
+        message: String,
+    },
+    /// A value is well-typed but unusable.
+    #[error("{path}: `{key}`: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The dotted key, e.g. `timeouts.idle`.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+// ANCHOR: config
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where to listen and what to serve.
+    pub server: ServerSection,
+    /// How long to wait for slow clients and for shutdown.
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    /// Limits on what a client may send.
+    #[serde(default)]
+    pub limits: Limits,
+    /// The in-memory response cache.
+    #[serde(default)]
+    pub cache: CacheSection,
+    /// Access and error logs.
+    #[serde(default)]
+    pub log: LogSection,
+    /// The directory this file was read from (set by [`Config::load`]).
+    #[serde(skip)]
+    pub base: PathBuf,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Addresses to listen on, e.g. `["127.0.0.1:8080", "[::1]:8080"]`.
+    pub listen: Vec<SocketAddr>,
+    /// The document root.
+    pub document_root: PathBuf,
+    /// Files tried, in order, for a directory.
+    #[serde(default = "default_index_files")]
+    pub index_files: Vec<String>,
+    /// Show a listing for a directory without an index file (else 404).
+    #[serde(default)]
+    pub directory_listing: bool,
+    /// A `mime.types` file; empty for the built-in table.
+    #[serde(default)]
+    pub mime_types: Option<PathBuf>,
+    /// Add `; charset=utf-8` to `text/*` types.
+    #[serde(default = "default_true")]
+    pub text_charset_utf8: bool,
+    /// Most connections served at once; more wait in the listen backlog.
+    #[serde(default = "default_max_clients")]
+    pub max_clients: usize,
+    /// Run as this user after binding (started as root only).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Run as this group (default: the user's primary group).
+    #[serde(default)]
+    pub group: Option<String>,
+}
+
+/// `[timeouts]`, in seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    /// A request head must arrive within this (408 otherwise).
+    pub header_read: f64,
+    /// A kept-alive connection may sit idle this long.
+    pub idle: f64,
+    /// On SIGTERM, requests in flight get this long to finish.
+    pub shutdown: f64,
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// The largest request body, in bytes (413 beyond it).
+    pub max_body: u64,
+    /// The largest request head, in bytes (431 beyond it).
+    pub max_header: usize,
+}
+
+/// `[cache]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSection {
+    /// Cache file contents in memory.
+    pub enabled: bool,
+    /// The cache's budget in bytes (bodies, headers and keys counted).
+    pub max_size: u64,
+    /// Files larger than this are streamed from disk, never cached.
+    pub max_entry: u64,
+    /// Send `X-Cache: HIT` or `MISS` with every cacheable response.
+    pub x_cache_header: bool,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// The access log (Combined Log Format); empty to disable.
+    pub access: Option<PathBuf>,
+    /// The error log (Apache's format); empty to disable.
+    pub error: Option<PathBuf>,
+    /// Rotate a log before it would grow past this many bytes.
+    pub rotate_size: u64,
+    /// Keep this many rotated, gzipped logs (`access.log.1.gz` …).
+    pub keep: usize,
+    /// Also write log lines to stderr (`auto`: when it is a terminal).
+    pub stderr: StderrMode,
+}
+// ANCHOR_END: config
+
+/// Whether log lines also go to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StderrMode {
+    /// When stderr is a terminal.
+    #[default]
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+fn default_index_files() -> Vec<String> {
+    vec![
+        "index.html".into(),
+        "index.shtml".into(),
+        "index.php".into(),
+    ]
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_max_clients() -> usize {
+    10_000
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            header_read: 10.0,
+            idle: 5.0,
+            shutdown: 30.0,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body: 1024 * 1024,
+            max_header: 64 * 1024,
+        }
+    }
+}
+
+impl Default for CacheSection {
+    fn default() -> Self {
+        CacheSection {
+            enabled: true,
+            max_size: 64 * 1024 * 1024,
+            max_entry: 1024 * 1024,
+            x_cache_header: true,
+        }
+    }
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection {
+            access: None,
+            error: None,
+            rotate_size: 1024 * 1024,
+            keep: 10,
+            stderr: StderrMode::Auto,
+        }
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the file, and the key and line where known.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::parse(&text, path, &base)
+    }
+
+    /// Parses and validates TOML text; `path` is only for messages, `base`
+    /// the directory relative paths start from.
+    ///
+    /// # Errors
+    ///
+    /// As [`Config::load`].
+    pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        config.base = base.to_owned();
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// A path from the file, made absolute against the file's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_owned()
+        } else {
+            self.base.join(path)
+        }
+    }
+
+    /// The document root, resolved.
+    pub fn document_root(&self) -> PathBuf {
+        self.resolve(&self.server.document_root)
+    }
+
+    /// A timeout as a `Duration`.
+    pub fn seconds(value: f64) -> Duration {
+        Duration::from_secs_f64(value)
+    }
+
+    /// Checks values serde cannot.
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: &str| ConfigError::Invalid {
+            path: path.to_owned(),
+            key: key.to_owned(),
+            message: message.to_owned(),
+        };
+        if self.server.listen.is_empty() {
+            return Err(invalid("server.listen", "at least one address is needed"));
+        }
+        let root = self.document_root();
+        if !root.is_dir() {
+            return Err(invalid(
+                "server.document_root",
+                &format!("{} is not a directory", root.display()),
+            ));
+        }
+        if self
+            .server
+            .index_files
+            .iter()
+            .any(|f| f.contains('/') || f.is_empty() || f == "..")
+        {
+            return Err(invalid(
+                "server.index_files",
+                "entries must be plain file names",
+            ));
+        }
+        if self.server.max_clients == 0 {
+            return Err(invalid("server.max_clients", "must be at least 1"));
+        }
+        for (key, value) in [
+            ("timeouts.header_read", self.timeouts.header_read),
+            ("timeouts.idle", self.timeouts.idle),
+            ("timeouts.shutdown", self.timeouts.shutdown),
+        ] {
+            if !(value.is_finite() && value > 0.0 && value <= 86_400.0) {
+                return Err(invalid(
+                    key,
+                    "must be a number of seconds, more than 0 and at most 86400",
+                ));
+            }
+        }
+        if self.limits.max_header < 1024 {
+            return Err(invalid("limits.max_header", "must be at least 1024 bytes"));
+        }
+        if self.cache.enabled && self.cache.max_entry > self.cache.max_size {
+            return Err(invalid(
+                "cache.max_entry",
+                "cannot be larger than cache.max_size",
+            ));
+        }
+        if self.log.rotate_size < 1024 {
+            return Err(invalid("log.rotate_size", "must be at least 1024 bytes"));
+        }
+        if self.server.group.is_some() && self.server.user.is_none() {
+            return Err(invalid("server.group", "needs server.user as well"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        let base = std::env::temp_dir();
+        Config::parse(text, Path::new("test.toml"), &base)
+    }
+
+    const MINIMAL: &str = "[server]\nlisten = [\"127.0.0.1:0\"]\ndocument_root = \".\"\n";
+
+    #[test]
+    fn a_minimal_file_gets_the_defaults() {
+        let config = parse(MINIMAL).unwrap();
+        assert_eq!(
+            config.server.index_files,
+            ["index.html", "index.shtml", "index.php"]
+        );
+        assert_eq!(config.timeouts.idle, 5.0);
+        assert_eq!(config.log.rotate_size, 1024 * 1024);
+        assert!(config.cache.enabled);
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_line() {
+        let text = format!("{MINIMAL}\n[timeouts]\nidle_timout = 3\n");
+        let message = parse(&text).unwrap_err().to_string();
+        assert!(message.contains("idle_timout"), "{message}");
+        assert!(message.contains("line 6"), "{message}");
+    }
+
+    #[test]
+    fn a_bad_value_is_named() {
+        let text = format!("{MINIMAL}\n[timeouts]\nidle = \"soon\"\n");
+        let message = parse(&text).unwrap_err().to_string();
+        assert!(message.contains("line 6"), "{message}");
+        let text = format!("{MINIMAL}\n[timeouts]\nidle = 0\n");
+        let message = parse(&text).unwrap_err().to_string();
+        assert!(message.contains("`timeouts.idle`"), "{message}");
+        let text = MINIMAL.replace("\".\"", "\"/no/such/dir\"");
+        assert!(
+            parse(&text)
+                .unwrap_err()
+                .to_string()
+                .contains("server.document_root")
+        );
+        let text = format!("{MINIMAL}\n[cache]\nmax_size = 10\nmax_entry = 20\n");
+        assert!(
+            parse(&text)
+                .unwrap_err()
+                .to_string()
+                .contains("cache.max_entry")
+        );
+    }
+
+    #[test]
+    fn relative_paths_start_at_the_file() {
+        let config = Config::parse(MINIMAL, Path::new("/etc/x.toml"), Path::new("/etc")).err();
+        // /etc/. is a directory, so this parses.
+        assert!(config.is_none());
+        let config = parse(MINIMAL).unwrap();
+        assert_eq!(
+            config.resolve(Path::new("logs/a.log")),
+            std::env::temp_dir().join("logs/a.log")
+        );
+        assert_eq!(
+            config.resolve(Path::new("/var/a.log")),
+            PathBuf::from("/var/a.log")
+        );
+    }
+}

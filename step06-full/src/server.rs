@@ -1,0 +1,225 @@
+//! The server: tokio's event loop and hyper's HTTP/1.1, in layers.
+//!
+//! Chapter 5 gave every connection a thread, so 10,000 idle keep-alive
+//! clients needed 10,000 threads. Here a connection is a *task*: a small
+//! state machine that tokio polls when its socket is ready and that costs
+//! a few kilobytes while it waits. A handful of threads (one per core) run
+//! them all. hyper does, on each connection, what chapters 1–5 wrote by
+//! hand — parsing, framing, keep-alive, pipelining — and calls our
+//! handler with each request.
+//!
+//! Around that core:
+//!
+//! - **a connection limit**: a semaphore permit is taken *before* `accept`,
+//!   so beyond `max_clients` new connections wait in the kernel's backlog
+//!   instead of being accepted and refused;
+//! - **timeouts**: hyper's header-read timer bounds both the wait for the
+//!   next request on a kept-alive connection and the arrival of its head;
+//! - **title-case headers** on the wire (`Content-Type`), as nginx and
+//!   Apache send them; hyper keeps names in lowercase inside;
+//! - **graceful shutdown**: stop accepting, let every connection finish the
+//!   request it is on (hyper stops keeping them alive), bounded in time;
+//! - **reload**: the [`Site`] lives behind a lock and is swapped whole on
+//!   SIGHUP; a connection keeps the site it started with.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+use crate::files::{Body, Files};
+use crate::log::Log;
+
+/// Everything a request needs; replaced whole on reload.
+pub struct Site {
+    /// Static files (and, in parts 2–3, dynamic content).
+    pub files: Arc<Files>,
+    /// The access log (Combined Log Format).
+    pub access: Log,
+    /// The error log (Apache's format).
+    pub errors: Log,
+}
+
+/// The current site, shared by every connection and swapped on reload.
+#[derive(Clone)]
+pub struct SharedSite(Arc<RwLock<Arc<Site>>>);
+
+impl SharedSite {
+    /// Shares `site`.
+    pub fn new(site: Site) -> Self {
+        SharedSite(Arc::new(RwLock::new(Arc::new(site))))
+    }
+
+    /// The site as it is now.
+    pub fn current(&self) -> Arc<Site> {
+        Arc::clone(&self.0.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Replaces the site; connections already open keep the old one.
+    pub fn replace(&self, site: Site) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(site);
+    }
+}
+
+/// Limits that apply to connections, not requests.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Connections served at once; more wait in the backlog.
+    pub max_clients: usize,
+    /// Time to receive the next request head (covers idle keep-alive).
+    pub header_read: Duration,
+    /// The largest request head hyper buffers.
+    pub max_header: usize,
+    /// How long a graceful shutdown waits for requests in flight.
+    pub shutdown: Duration,
+}
+
+// ANCHOR: run
+/// Serves on every listener until `stop` completes, then shuts down
+/// gracefully.
+pub async fn run(
+    listeners: Vec<TcpListener>,
+    site: SharedSite,
+    limits: ConnectionLimits,
+    stop: impl Future<Output = ()>,
+) {
+    let permits = Arc::new(Semaphore::new(limits.max_clients));
+    let graceful = Arc::new(GracefulShutdown::new());
+    let (stopping, stopped) = watch::channel(false);
+    let acceptors: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| {
+            let accept = accept_loop(
+                listener,
+                site.clone(),
+                limits,
+                Arc::clone(&permits),
+                Arc::clone(&graceful),
+                stopped.clone(),
+            );
+            tokio::spawn(accept)
+        })
+        .collect();
+
+    stop.await;
+    let _ = stopping.send(true);
+    for acceptor in acceptors {
+        let _ = acceptor.await;
+    }
+    // Every acceptor has returned its handle on `graceful`; take it back.
+    let Ok(graceful) = Arc::try_unwrap(graceful) else {
+        tracing::error!("connections still referenced at shutdown");
+        return;
+    };
+    let started = Instant::now();
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed in {:?}", started.elapsed()),
+        () = tokio::time::sleep(limits.shutdown) => {
+            tracing::warn!("connections still open after {:?}; exiting anyway", limits.shutdown);
+        }
+    }
+}
+// ANCHOR_END: run
+
+// ANCHOR: accept_loop
+/// Accepts connections on one listener and spawns a task for each.
+async fn accept_loop(
+    listener: TcpListener,
+    site: SharedSite,
+    limits: ConnectionLimits,
+    permits: Arc<Semaphore>,
+    graceful: Arc<GracefulShutdown>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        // A free slot first: at the limit we stop accepting, and the
+        // kernel's backlog holds the next clients.
+        let permit = tokio::select! {
+            permit = Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+            _ = stopped.changed() => return,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // EMFILE and friends: back off, don't spin.
+                    tracing::warn!("accept failed: {e}; retrying in {backoff:?}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            },
+            _ = stopped.changed() => return,
+        };
+        backoff = Duration::from_millis(10);
+        // Each response goes out as soon as it is written (no Nagle delay).
+        let _ = stream.set_nodelay(true);
+        let site = site.current();
+        let service = service_fn(move |request: Request<Incoming>| {
+            let site = Arc::clone(&site);
+            async move { Ok::<_, Infallible>(handle(&site, request, peer).await) }
+        });
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read)
+            .keep_alive(true)
+            .title_case_headers(true)
+            .max_buf_size(limits.max_header.max(8192))
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, "connection ended: {e}");
+            }
+            drop(permit);
+        });
+    }
+}
+// ANCHOR_END: accept_loop
+
+// ANCHOR: handle
+/// Answers one request and logs it.
+pub async fn handle(site: &Site, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    // The time the request was *received* is what the log records; no
+    // line is formatted when no log would receive it.
+    let received = site.access.enabled().then(chrono::Local::now);
+    let response = match host_problem(&request) {
+        Some(problem) => crate::files::plain_error(http::StatusCode::BAD_REQUEST, problem),
+        None => site.files.serve(&request).await,
+    };
+    if let Some(received) = received {
+        site.access.write(crate::access::combined_line(
+            peer, &request, &response, received,
+        ));
+    }
+    response
+}
+// ANCHOR_END: handle
+
+/// RFC 9112 §3.2, which hyper leaves to us: an HTTP/1.1 request needs
+/// exactly one `Host`, and no request may carry two (two Hosts are how
+/// smuggling attacks make a proxy and a server disagree).
+fn host_problem<B>(request: &Request<B>) -> Option<&'static str> {
+    let hosts = request.headers().get_all(http::header::HOST).iter().count();
+    if hosts > 1 {
+        return Some("more than one Host header");
+    }
+    if hosts == 0 && request.version() == http::Version::HTTP_11 {
+        return Some("HTTP/1.1 request without Host");
+    }
+    None
+}
