@@ -62,8 +62,18 @@ pub fn format_line(client: IpAddr, request_line: &str, status: u16, bytes: u64) 
     } else {
         bytes.to_string()
     };
-    let mut escaped = String::with_capacity(request_line.len());
-    for c in request_line.chars() {
+    let escaped = escape(request_line);
+    format!("{client} - - [{time}] \"{escaped}\" {status} {bytes}\n")
+}
+
+// ANCHOR: escape
+/// Escapes text a client controls for a log line, Apache's way: `"` → `\"`,
+/// `\` → `\\`, tab and newline → `\t` and `\n`, any other control
+/// character → `\xhh`. A client can then never end a line early or forge
+/// a field.
+pub fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
         match c {
             '"' => escaped.push_str("\\\""),
             '\\' => escaped.push_str("\\\\"),
@@ -73,8 +83,9 @@ pub fn format_line(client: IpAddr, request_line: &str, status: u16, bytes: u64) 
             c => escaped.push(c),
         }
     }
-    format!("{client} - - [{time}] \"{escaped}\" {status} {bytes}\n")
+    escaped
 }
+// ANCHOR_END: escape
 
 #[cfg(test)]
 mod tests {

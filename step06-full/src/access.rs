@@ -67,22 +67,8 @@ pub fn error_line(module: &str, level: &str, client: Option<SocketAddr>, message
     )
 }
 
-/// Escapes what a client controls, Apache's way.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Escapes what a client controls (chapter 5's rule, shared).
+pub use step05_threadpool::access_log::escape;
 
 #[cfg(test)]
 mod tests {
