@@ -1,0 +1,67 @@
+//! Stepwise's benchmarks: inputs shared by the criterion benchmarks.
+//!
+//! The benchmarks themselves live in `benches/`, one file per topic, and
+//! run with `cargo bench -p benches` (a quick profile by default;
+//! `STEPWISE_BENCH_FULL=1` for criterion's full measurement). `cargo test
+//! --benches` runs each one once, which is how CI proves they still work.
+//!
+//! - `parser` — chapter 1's request parser on small, typical and large
+//!   request heads, whole and arriving in pieces.
+//! - `confinement` — chapter 5's path confinement on ordinary and hostile
+//!   paths (the security boundary must stay cheap, or it will be skipped).
+//!
+//! The end-to-end comparison of every chapter's server lives in each
+//! chapter's `book/transcripts/chNN/perf.sh` for now.
+
+use std::time::Duration;
+
+/// A request as curl sends it.
+pub const SMALL: &[u8] =
+    b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n";
+
+/// A request as a browser sends it: a dozen headers and a cookie.
+pub const BROWSER: &[u8] = b"GET /docs/index.html?lang=en HTTP/1.1\r\n\
+Host: example.com\r\n\
+User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:131.0) Gecko/20100101 Firefox/131.0\r\n\
+Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n\
+Accept-Language: en-GB,en;q=0.5\r\n\
+Accept-Encoding: gzip, deflate, br, zstd\r\n\
+Referer: https://example.com/\r\n\
+Connection: keep-alive\r\n\
+Cookie: session=0123456789abcdef0123456789abcdef; theme=dark; lang=en\r\n\
+Upgrade-Insecure-Requests: 1\r\n\
+Sec-Fetch-Dest: document\r\n\
+Sec-Fetch-Mode: navigate\r\n\
+Sec-Fetch-Site: same-origin\r\n\
+Priority: u=0, i\r\n\r\n";
+
+/// A head with 90 headers: near the limit of 100.
+pub fn many_headers() -> Vec<u8> {
+    let mut head = b"GET /big HTTP/1.1\r\nHost: x\r\n".to_vec();
+    for i in 0..90 {
+        head.extend_from_slice(format!("X-Header-{i}: value number {i}\r\n").as_bytes());
+    }
+    head.extend_from_slice(b"\r\n");
+    head
+}
+
+/// Paths for the confinement benchmark: (name, raw path).
+pub const PATHS: [(&str, &str); 6] = [
+    ("plain", "/docs/index.html"),
+    ("deep", "/a/b/c/d/e/f/g/h/i/j/k/l/file.txt"),
+    ("encoded", "/caf%C3%A9/na%C3%AFve%20file.txt"),
+    ("dot-segments", "/a/./b/../c/./d/../../e/file.txt"),
+    ("traversal", "/%2e%2e/%2e%2e/%2e%2e/etc/passwd"),
+    ("encoded-slash", "/a%2f..%2f..%2fetc%2fpasswd"),
+];
+
+/// How long criterion measures each benchmark: short by default so
+/// `cargo bench -p benches` finishes in about a minute; the full profile
+/// with `STEPWISE_BENCH_FULL=1`.
+pub fn measurement_time() -> Duration {
+    if std::env::var_os("STEPWISE_BENCH_FULL").is_some() {
+        Duration::from_secs(5)
+    } else {
+        Duration::from_millis(500)
+    }
+}
