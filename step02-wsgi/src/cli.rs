@@ -51,6 +51,16 @@ impl AppArgs {
         }
     }
 
+    /// The page to suggest in the `Try: curl …` line: the demo framework's
+    /// slow page (the one the forking chapters are about), else `/`.
+    pub fn try_path(&self) -> &'static str {
+        if self.wsgi.is_none() && self.app == "framework" {
+            "/sleep?ms=5000"
+        } else {
+            "/"
+        }
+    }
+
     #[cfg(feature = "python")]
     fn load_python(&self, spec: &str) -> anyhow::Result<Arc<dyn Application>> {
         use crate::python::{PythonOptions, load};

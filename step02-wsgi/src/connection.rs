@@ -23,7 +23,7 @@ use step01_iterative::response::Persistence;
 use step01_iterative::{Connection, Error, HttpError, Response};
 
 use crate::environ::{self, Origin};
-use crate::gateway::{AppError, Application, Body, Environ, ErrorStream, StartResponse};
+use crate::gateway::{Application, Body, Environ, ErrorStream, StartResponse};
 use crate::request::read_request;
 use crate::response::{BodyError, BodyFraming, BodyWriter, choose_framing, write_head};
 
@@ -310,9 +310,4 @@ fn log_access(peer: SocketAddr, request_line: &str, status: u16, bytes: u64) {
         request_line
     };
     tracing::info!("{} \"{}\" {status} {bytes}", peer.ip(), line.escape_debug());
-}
-
-/// Turns an application error into the boxed error type, for closures.
-pub fn app_error(message: impl Into<String>) -> AppError {
-    message.into().into()
 }

@@ -33,13 +33,7 @@ fn main() -> anyhow::Result<()> {
     // Loaded before any fork: every child inherits it ready to serve.
     let app = args.app.load()?;
     let listener = args.common.bind()?;
-    // The demo framework has a slow page; any other application gets "/".
-    let try_path = if args.app.wsgi.is_none() && args.app.app == "framework" {
-        "/sleep?ms=5000"
-    } else {
-        "/"
-    };
-    announce(listener.local_addr()?, try_path);
+    announce(listener.local_addr()?, args.app.try_path());
     let options = Options {
         leak_client_sockets: args.leak_client_sockets,
     };

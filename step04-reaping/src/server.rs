@@ -175,7 +175,7 @@ fn accept_one(listener: &TcpListener, children: &mut HashSet<Pid>) -> io::Result
     // Block our signals across fork: until the child has reset its
     // handlers, a signal sent to it would run the parent's handler and
     // write into the parent's pipe. Blocked, it waits until the reset.
-    let handled = handled_signals();
+    let handled = signals::handled();
     let mut previous = SigSet::empty();
     pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&handled), Some(&mut previous))?;
     let guard = step02_wsgi::fork::prepare();
@@ -211,15 +211,6 @@ fn accept_one(listener: &TcpListener, children: &mut HashSet<Pid>) -> io::Result
     }
 }
 // ANCHOR_END: accept_one
-
-/// The signals the parent handles through its pipes.
-fn handled_signals() -> SigSet {
-    let mut set = SigSet::empty();
-    set.add(Signal::SIGCHLD);
-    set.add(Signal::SIGTERM);
-    set.add(Signal::SIGINT);
-    set
-}
 
 // ANCHOR: child_main
 /// The child's whole life. It owns the listener and the signal pipes it

@@ -54,6 +54,16 @@ pub fn install() -> io::Result<SignalPipes> {
 }
 // ANCHOR_END: install
 
+/// The signals this module's pipes carry: blocked around `fork` by the
+/// servers that use them (chapter 4, and chapter 5's pre-fork pool).
+pub fn handled() -> nix::sys::signal::SigSet {
+    let mut set = nix::sys::signal::SigSet::empty();
+    for signal in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT] {
+        set.add(signal);
+    }
+    set
+}
+
 /// Empties a self-pipe; returns how many bytes (signals) it held.
 ///
 /// Read *before* acting on the signal: a signal arriving while we act then

@@ -141,10 +141,7 @@ enum Spawned {
 fn spawn_worker(running: &mut HashSet<Pid>) -> io::Result<Spawned> {
     // Blocked across fork, as in chapter 4: a signal must not reach the
     // worker while it still has the parent's handlers.
-    let mut handled = SigSet::empty();
-    for signal in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT] {
-        handled.add(signal);
-    }
+    let handled = signals::handled();
     let mut previous = SigSet::empty();
     pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&handled), Some(&mut previous))?;
     let guard = step02_wsgi::fork::prepare();
