@@ -22,10 +22,13 @@
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use moka::sync::Cache as Moka;
+
+use crate::files::FileHeaders;
 
 /// What an entry is charged beyond its body and key, for the map's own
 /// bookkeeping.
@@ -66,13 +69,18 @@ impl Identity {
     }
 }
 
-/// A cached file.
+/// A cached file: what a hit needs to answer without touching the disk
+/// again, and without formatting anything.
 #[derive(Debug, Clone)]
 pub struct Entry {
     /// Which version of the file this is.
     pub identity: Identity,
     /// The whole file.
     pub body: Bytes,
+    /// Its validators and header values (ETag, Last-Modified,
+    /// Content-Type), computed once when the entry was made rather than
+    /// on every request.
+    pub headers: Arc<FileHeaders>,
 }
 
 // ANCHOR: cache
@@ -115,14 +123,14 @@ impl Cache {
         size <= self.max_entry
     }
 
-    /// The cached body of `path`, if the entry matches the file as it is
-    /// now (`identity`, from the descriptor just opened). A stale entry is
+    /// The cached entry of `path`, if it matches the file as it is now
+    /// (`identity`, from the descriptor just opened). A stale entry is
     /// removed.
-    pub fn get(&self, path: &Path, identity: Identity) -> Option<Bytes> {
+    pub fn get(&self, path: &Path, identity: Identity) -> Option<Entry> {
         match self.map.get(path) {
             Some(entry) if entry.identity == identity => {
                 self.hits.fetch_add(1, Ordering::Relaxed);
-                Some(entry.body)
+                Some(entry)
             }
             Some(_) => {
                 self.map.invalidate(path);
@@ -136,10 +144,10 @@ impl Cache {
         }
     }
 
-    /// Stores `body` as the content of `path` at `identity`.
-    pub fn insert(&self, path: PathBuf, identity: Identity, body: Bytes) {
-        if self.admits(body.len() as u64) {
-            self.map.insert(path, Entry { identity, body });
+    /// Stores `entry` as the content of `path`.
+    pub fn insert(&self, path: PathBuf, entry: Entry) {
+        if self.admits(entry.body.len() as u64) {
+            self.map.insert(path, entry);
         }
     }
     // ANCHOR_END: cache
@@ -173,6 +181,16 @@ impl Cache {
 mod tests {
     use super::*;
     use std::fs;
+    use std::time::SystemTime;
+
+    fn entry(identity: Identity, body: impl Into<Bytes>) -> Entry {
+        let headers = FileHeaders::new(identity.size, SystemTime::UNIX_EPOCH, "text/plain");
+        Entry {
+            identity,
+            body: body.into(),
+            headers: Arc::new(headers),
+        }
+    }
 
     #[test]
     fn a_rewrite_in_the_same_second_with_the_same_size_is_noticed() {
@@ -181,8 +199,9 @@ mod tests {
         fs::write(&path, "version 1").unwrap();
         let cache = Cache::new(1 << 20, 1 << 16);
         let first = Identity::of(&fs::metadata(&path).unwrap());
-        cache.insert(path.clone(), first, Bytes::from_static(b"version 1"));
-        assert_eq!(cache.get(&path, first).as_deref(), Some(&b"version 1"[..]));
+        cache.insert(path.clone(), entry(first, Bytes::from_static(b"version 1")));
+        let hit = cache.get(&path, first).unwrap();
+        assert_eq!(&hit.body[..], b"version 1");
         // Same size, same second (most likely): only nanoseconds or the
         // inode tell them apart.
         let replacement = dir.path().join("b.txt");
@@ -190,7 +209,7 @@ mod tests {
         fs::rename(&replacement, &path).unwrap();
         let second = Identity::of(&fs::metadata(&path).unwrap());
         assert_ne!(first, second);
-        assert_eq!(cache.get(&path, second), None);
+        assert!(cache.get(&path, second).is_none());
         assert_eq!(cache.counters(), (1, 1));
     }
 
@@ -208,8 +227,7 @@ mod tests {
             };
             cache.insert(
                 PathBuf::from(format!("/f{i}")),
-                identity,
-                Bytes::from(vec![0u8; 1_000]),
+                entry(identity, vec![0u8; 1_000]),
             );
         }
         assert!(cache.weighted_size() <= 10_000, "{}", cache.weighted_size());
@@ -220,8 +238,8 @@ mod tests {
             mtime_ns: 0,
             ctime_ns: 0,
         };
-        cache.insert(PathBuf::from("/big"), big, Bytes::from(vec![0u8; 3_000]));
-        assert_eq!(cache.get(Path::new("/big"), big), None);
+        cache.insert(PathBuf::from("/big"), entry(big, vec![0u8; 3_000]));
+        assert!(cache.get(Path::new("/big"), big).is_none());
     }
 
     #[test]
@@ -234,8 +252,8 @@ mod tests {
             mtime_ns: 0,
             ctime_ns: 0,
         };
-        cache.insert(PathBuf::from("/a"), identity, Bytes::from(vec![7u8; 1_000]));
-        let body = cache.get(Path::new("/a"), identity).unwrap();
+        cache.insert(PathBuf::from("/a"), entry(identity, vec![7u8; 1_000]));
+        let body = cache.get(Path::new("/a"), identity).unwrap().body;
         for i in 2..10u64 {
             let other = Identity {
                 dev: 1,
@@ -246,8 +264,7 @@ mod tests {
             };
             cache.insert(
                 PathBuf::from(format!("/{i}")),
-                other,
-                Bytes::from(vec![0u8; 1_000]),
+                entry(other, vec![0u8; 1_000]),
             );
         }
         cache.weighted_size();

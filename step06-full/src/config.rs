@@ -66,6 +66,15 @@ pub struct Config {
     /// Access and error logs.
     #[serde(default)]
     pub log: LogSection,
+    /// CGI/1.1 scripts.
+    #[serde(default)]
+    pub cgi: CgiSection,
+    /// PHP through php-cgi.
+    #[serde(default)]
+    pub php: PhpSection,
+    /// Server Side Includes.
+    #[serde(default)]
+    pub ssi: SsiSection,
     /// The directory this file was read from (set by [`Config::load`]).
     #[serde(skip)]
     pub base: PathBuf,
@@ -154,6 +163,89 @@ pub struct LogSection {
     pub stderr: StderrMode,
 }
 // ANCHOR_END: config
+
+// ANCHOR: dynamic_config
+/// `[cgi]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CgiSection {
+    /// Run CGI scripts at all.
+    pub enabled: bool,
+    /// URL prefixes under which every file is a script (`/cgi-bin`).
+    pub directories: Vec<String>,
+    /// File extensions that make a file a script anywhere (`cgi`).
+    pub extensions: Vec<String>,
+    /// Seconds a script has to print its header block (504 otherwise).
+    pub header_timeout: f64,
+    /// Seconds a script may stay silent once its headers are out.
+    pub idle_timeout: f64,
+    /// Scripts (CGI and PHP) running at once; 503 beyond it.
+    pub max_processes: usize,
+    /// Hand `Authorization` to scripts as `HTTP_AUTHORIZATION`.
+    pub pass_authorization: bool,
+}
+
+/// `[php]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PhpSection {
+    /// Run `.php` files through php-cgi.
+    pub enabled: bool,
+    /// The php-cgi program: a path, or a name looked up on `PATH`.
+    pub binary: PathBuf,
+    /// File extensions handled by PHP.
+    pub extensions: Vec<String>,
+}
+
+/// `[ssi]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SsiSection {
+    /// Parse Server Side Includes at all.
+    pub enabled: bool,
+    /// File extensions that are parsed (`shtml`).
+    pub extensions: Vec<String>,
+    /// Allow `<!--#exec -->` in every document.
+    pub exec: bool,
+    /// URL prefixes under which `exec` is allowed even when `exec` is off.
+    pub exec_directories: Vec<String>,
+}
+// ANCHOR_END: dynamic_config
+
+impl Default for CgiSection {
+    fn default() -> Self {
+        CgiSection {
+            enabled: true,
+            directories: vec!["/cgi-bin".into()],
+            extensions: vec!["cgi".into()],
+            header_timeout: 60.0,
+            idle_timeout: 60.0,
+            max_processes: 64,
+            pass_authorization: false,
+        }
+    }
+}
+
+impl Default for PhpSection {
+    fn default() -> Self {
+        PhpSection {
+            enabled: true,
+            binary: PathBuf::from("php-cgi"),
+            extensions: vec!["php".into()],
+        }
+    }
+}
+
+impl Default for SsiSection {
+    fn default() -> Self {
+        SsiSection {
+            enabled: true,
+            extensions: vec!["shtml".into()],
+            exec: false,
+            exec_directories: Vec::new(),
+        }
+    }
+}
 
 /// Whether log lines also go to stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -311,6 +403,8 @@ impl Config {
             ("timeouts.header_read", self.timeouts.header_read),
             ("timeouts.idle", self.timeouts.idle),
             ("timeouts.shutdown", self.timeouts.shutdown),
+            ("cgi.header_timeout", self.cgi.header_timeout),
+            ("cgi.idle_timeout", self.cgi.idle_timeout),
         ] {
             if !(value.is_finite() && value > 0.0 && value <= 86_400.0) {
                 return Err(invalid(
@@ -330,6 +424,32 @@ impl Config {
         }
         if self.log.rotate_size < 1024 {
             return Err(invalid("log.rotate_size", "must be at least 1024 bytes"));
+        }
+        if self.cgi.max_processes == 0 {
+            return Err(invalid("cgi.max_processes", "must be at least 1"));
+        }
+        for (key, prefixes) in [
+            ("cgi.directories", &self.cgi.directories),
+            ("ssi.exec_directories", &self.ssi.exec_directories),
+        ] {
+            if prefixes
+                .iter()
+                .any(|p| !p.starts_with('/') || p.contains(".."))
+            {
+                return Err(invalid(key, "entries must be URL paths starting with /"));
+            }
+        }
+        for (key, extensions) in [
+            ("cgi.extensions", &self.cgi.extensions),
+            ("php.extensions", &self.php.extensions),
+            ("ssi.extensions", &self.ssi.extensions),
+        ] {
+            if extensions
+                .iter()
+                .any(|e| e.is_empty() || e.contains(['.', '/']))
+            {
+                return Err(invalid(key, "entries are extensions without the dot"));
+            }
         }
         if self.server.group.is_some() && self.server.user.is_none() {
             return Err(invalid("server.group", "needs server.user as well"));
@@ -391,6 +511,32 @@ mod tests {
                 .to_string()
                 .contains("cache.max_entry")
         );
+    }
+
+    #[test]
+    fn dynamic_content_has_safe_defaults_and_checked_values() {
+        let config = parse(MINIMAL).unwrap();
+        assert_eq!(config.cgi.directories, ["/cgi-bin"]);
+        assert_eq!(config.php.binary, PathBuf::from("php-cgi"));
+        assert_eq!(config.ssi.extensions, ["shtml"]);
+        assert!(!config.ssi.exec, "exec must be off unless asked for");
+        assert!(!config.cgi.pass_authorization);
+        for (section, line, key) in [
+            ("cgi", "extensions = [\".cgi\"]", "cgi.extensions"),
+            ("cgi", "directories = [\"cgi-bin\"]", "cgi.directories"),
+            ("cgi", "max_processes = 0", "cgi.max_processes"),
+            ("cgi", "header_timeout = -1", "cgi.header_timeout"),
+            (
+                "ssi",
+                "exec_directories = [\"/a/../b\"]",
+                "ssi.exec_directories",
+            ),
+            ("php", "extensions = [\"\"]", "php.extensions"),
+        ] {
+            let text = format!("{MINIMAL}\n[{section}]\n{line}\n");
+            let message = parse(&text).unwrap_err().to_string();
+            assert!(message.contains(key), "{line}: {message}");
+        }
     }
 
     #[test]

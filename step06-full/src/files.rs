@@ -19,8 +19,12 @@
 //! File-system calls block, so they run on tokio's blocking pool
 //! (`spawn_blocking`), never on the threads that drive connections.
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
+use std::ops::Range;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -28,7 +32,8 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, Request, Response, StatusCode};
+use http::request::Parts;
+use http::{Method, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full, StreamBody};
 use hyper::body::Frame;
@@ -39,8 +44,8 @@ use step05_threadpool::mime::MimeTypes;
 use step05_threadpool::static_files::encode_url_text;
 use tokio_util::io::ReaderStream;
 
-use crate::cache::{Cache, Identity};
-use crate::conditional::{self, Precondition, RangeOutcome};
+use crate::cache::{Cache, Entry, Identity};
+use crate::conditional::{self, Precondition, RangeOutcome, Validators};
 use crate::listing;
 
 /// A response body: whole bytes, or a file streamed in chunks.
@@ -68,54 +73,168 @@ pub struct Files {
     pub cache: Option<Cache>,
     /// Send `X-Cache: HIT|MISS`.
     pub x_cache_header: bool,
+    /// Which files are scripts or SSI documents rather than content.
+    pub kinds: Kinds,
 }
 
+// ANCHOR: kinds
+/// What a file under the root is, and so which handler answers for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Content, sent as it is.
+    Static,
+    /// A CGI/1.1 script, run.
+    Cgi,
+    /// A PHP page, run by php-cgi.
+    Php,
+    /// A Server Side Includes document, parsed.
+    Ssi,
+}
+
+/// The rules that make a file a script: configured CGI directories (on
+/// the *canonical* path, so a symbolic link elsewhere in the tree cannot
+/// expose a script's source as static content) and extensions.
+#[derive(Debug, Clone, Default)]
+pub struct Kinds {
+    /// Canonical directories whose every file is a CGI script.
+    pub cgi_directories: Vec<PathBuf>,
+    /// The same directories as URL paths, as configured (`/cgi-bin`).
+    pub cgi_url_prefixes: Vec<String>,
+    /// Extensions of CGI scripts anywhere (`cgi`).
+    pub cgi_extensions: Vec<String>,
+    /// Extensions of PHP pages (`php`).
+    pub php_extensions: Vec<String>,
+    /// Extensions of SSI documents (`shtml`).
+    pub ssi_extensions: Vec<String>,
+}
+
+impl Kinds {
+    /// The kind of the file at the canonical path `path`.
+    pub fn of(&self, path: &Path) -> Kind {
+        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        let has = |list: &[String]| list.iter().any(|e| e == extension);
+        if self.in_cgi_directory(path) || has(&self.cgi_extensions) {
+            Kind::Cgi
+        } else if has(&self.php_extensions) {
+            Kind::Php
+        } else if has(&self.ssi_extensions) {
+            Kind::Ssi
+        } else {
+            Kind::Static
+        }
+    }
+
+    /// Whether `path` is a CGI directory or lies under one.
+    pub fn in_cgi_directory(&self, path: &Path) -> bool {
+        self.cgi_directories.iter().any(|dir| path.starts_with(dir))
+    }
+
+    /// Whether the URL path looks like it names a script: under a
+    /// configured CGI URL directory, or with a script's extension. Used to
+    /// log the failures of the reference's §1.7 error table that happen
+    /// before any script is found (404, 403).
+    pub fn names_a_script(&self, url_path: &str) -> bool {
+        let in_directory = self.cgi_url_prefixes.iter().any(|prefix| {
+            let prefix = prefix.trim_end_matches('/');
+            url_path
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        });
+        let extension = |list: &[String]| {
+            url_path.split('/').any(|segment| {
+                segment
+                    .rsplit_once('.')
+                    .is_some_and(|(_, ext)| list.iter().any(|e| e == ext))
+            })
+        };
+        in_directory || extension(&self.cgi_extensions) || extension(&self.php_extensions)
+    }
+}
+// ANCHOR_END: kinds
+
 /// What a request resolved to, found on the blocking pool.
-enum Found {
+pub enum Found {
+    /// A regular file to send (or, for [`Kind::Ssi`], to parse).
     File {
+        /// Its canonical path.
         path: PathBuf,
+        /// The descriptor, opened with the confinement checks.
         file: File,
+        /// Its metadata, from that descriptor.
         metadata: std::fs::Metadata,
         /// Resolved with no symbolic link on the way: only then may the
         /// URL's resolution be remembered for the fast path.
         direct: bool,
+        /// Static or SSI.
+        kind: Kind,
     },
+    /// A script to run ([`Kind::Cgi`] or [`Kind::Php`]).
+    Script(Script),
+    /// A 301 to this location (a directory without its slash).
     Redirect(String),
+    /// A directory listing page.
     Listing(String),
+}
+
+/// A script found for a request, and how the URL splits around it.
+#[derive(Debug, Clone)]
+pub struct Script {
+    /// CGI or PHP.
+    pub kind: Kind,
+    /// Its canonical path.
+    pub path: PathBuf,
+    /// The decoded URL path that named it (`SCRIPT_NAME`).
+    pub script_name: Vec<u8>,
+    /// The decoded rest of the URL path (`PATH_INFO`), maybe empty.
+    pub path_info: Vec<u8>,
+    /// Whether the file may be executed (checked before spawning: 403).
+    pub executable: bool,
 }
 
 impl Files {
     // ANCHOR: serve
-    /// Answers `request` from the document root.
-    pub async fn serve<B>(self: &Arc<Self>, request: &Request<B>) -> Response<Body> {
-        let method = request.method().clone();
-        if method != Method::GET && method != Method::HEAD {
-            if KNOWN_METHODS.contains(&method.as_str()) {
-                let mut refused = plain_error(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "only GET and HEAD are allowed here",
-                );
-                refused
-                    .headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-                return refused;
-            }
-            return plain_error(StatusCode::NOT_IMPLEMENTED, "unknown method");
+    /// The answer for a method the static handler does not serve: 405 with
+    /// `Allow` for a method HTTP defines, 501 for one it does not.
+    pub fn refuse_method(method: &Method) -> Response<Body> {
+        if KNOWN_METHODS.contains(&method.as_str()) {
+            let mut refused = plain_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "only GET and HEAD are allowed here",
+            );
+            refused
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return refused;
         }
-        if let Some(response) = self.fast_path(request) {
-            return response;
-        }
-        let path = request.uri().path().to_owned();
-        let query = request.uri().query().map(str::to_owned);
+        plain_error(StatusCode::NOT_IMPLEMENTED, "unknown method")
+    }
+
+    /// Resolves the request's path under the root, on the blocking pool.
+    ///
+    /// # Errors
+    ///
+    /// The error response (400, 403, 404, 500) when it resolves to nothing
+    /// servable.
+    pub async fn locate(self: &Arc<Self>, uri: &http::Uri) -> Result<Found, Response<Body>> {
+        let path = uri.path().to_owned();
+        let query = uri.query().map(str::to_owned);
         let files = Arc::clone(self);
         let found = tokio::task::spawn_blocking(move || files.find(&path, query.as_deref())).await;
-        let found = match found {
-            Ok(Ok(found)) => found,
-            Ok(Err(e)) => return plain_error(e.status, &e.detail),
-            Err(_) => {
-                return plain_error(StatusCode::INTERNAL_SERVER_ERROR, "the file lookup failed");
-            }
-        };
+        match found {
+            Ok(Ok(found)) => Ok(found),
+            Ok(Err(e)) => Err(plain_error(e.status, &e.detail)),
+            Err(_) => Err(plain_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the file lookup failed",
+            )),
+        }
+    }
+
+    /// Answers a GET or HEAD with what [`Files::locate`] found: a file, a
+    /// redirect or a listing. (Scripts and SSI documents are the
+    /// handler's; here they would be sent as content.)
+    pub async fn respond(&self, request: &Parts, found: Found) -> Response<Body> {
+        let method = &request.method;
         let head_only = method == Method::HEAD;
         match found {
             Found::Redirect(location) => redirect(&location),
@@ -126,23 +245,33 @@ impl Files {
                 }
                 response
             }
+            Found::Script(script) => {
+                tracing::error!(
+                    "script {} reached the static handler",
+                    script.path.display()
+                );
+                plain_error(StatusCode::FORBIDDEN, "scripts are not served as files")
+            }
             Found::File {
                 path,
                 file,
                 metadata,
                 direct,
+                kind,
             } => {
                 // Remember how this URL resolved: only for a direct path
-                // (a symlink may be re-pointed at any time) and not for a
-                // directory index (a new index file must be noticed).
+                // (a symlink may be re-pointed at any time), not for a
+                // directory index (a new index file must be noticed), and
+                // only for content (the fast path sends bytes as they are).
                 if let Some(cache) = &self.cache
                     && direct
+                    && kind == Kind::Static
                     && cache.admits(metadata.len())
-                    && !request.uri().path().ends_with('/')
+                    && !request.uri.path().ends_with('/')
                 {
-                    cache.remember(request.uri().path(), &path);
+                    cache.remember(request.uri.path(), &path);
                 }
-                self.file(request.headers(), &method, &path, file, &metadata)
+                self.file(&request.headers, method, &path, file, &metadata)
                     .await
             }
         }
@@ -162,35 +291,55 @@ impl Files {
     /// Safe against a path swapped under us: the entry was confined when
     /// it was stored, and a different file behind the same name has a
     /// different device and inode, so it never matches.
-    fn fast_path<B>(&self, request: &Request<B>) -> Option<Response<Body>> {
+    pub fn fast_path(&self, request: &Parts) -> Option<Response<Body>> {
         let cache = self.cache.as_ref()?;
-        let canonical = cache.resolved(request.uri().path())?;
+        let canonical = cache.resolved(request.uri.path())?;
         let metadata = std::fs::metadata(&canonical)
             .ok()
             .filter(std::fs::Metadata::is_file)?;
-        let bytes = cache.get(&canonical, Identity::of(&metadata))?;
-        Some(self.respond_file(
-            request.headers(),
-            request.method(),
-            &canonical,
-            &metadata,
-            bytes,
-            true,
-        ))
+        let entry = cache.get(&canonical, Identity::of(&metadata))?;
+        Some(self.respond_file(&request.headers, &request.method, entry, true))
     }
     // ANCHOR_END: fast_path
 
+    // ANCHOR: find
     /// Resolves the URL path (blocking: runs on tokio's blocking pool).
     fn find(&self, raw_path: &str, query: Option<&str>) -> Result<Found, HttpError> {
         let mut segments = confine::segments(raw_path)?;
-        let path = self.root.resolve(&segments)?;
+        let path = match self.root.resolve(&segments) {
+            Ok(path) => path,
+            // `/cgi-bin/env.cgi/extra` names no file, but a script and
+            // the path after it (PATH_INFO).
+            Err(e) if e.status == StatusCode::NOT_FOUND => {
+                return self.find_script(&segments, raw_path).ok_or(e);
+            }
+            Err(e) => return Err(e),
+        };
         let (file, metadata) = confine::open(&path)?;
         if !metadata.is_dir() {
+            let kind = self.kinds.of(&path);
+            if matches!(kind, Kind::Cgi | Kind::Php) {
+                return Ok(Found::Script(script(
+                    kind,
+                    path,
+                    &metadata,
+                    &segments,
+                    &[],
+                    false,
+                )));
+            }
             // Direct when the canonical path is the plain join: no symlink.
             let mut joined = self.root.path().to_path_buf();
             joined.extend(&segments);
             let direct = joined == path;
-            return regular(path, file, metadata, direct);
+            return regular(path, file, metadata, direct, kind);
+        }
+        if self.kinds.in_cgi_directory(&path) {
+            // A listing would show which scripts exist.
+            return Err(HttpError::new(
+                StatusCode::FORBIDDEN,
+                "directories under a CGI directory are not listed",
+            ));
         }
         if !raw_path.ends_with('/') {
             // Re-encoded: only URL characters may reach the Location header.
@@ -205,14 +354,19 @@ impl Files {
         for index in &self.index_files {
             segments.push(index.into());
             let candidate = self.root.resolve(&segments);
-            segments.pop();
             // An index that is missing, or escapes the root, is skipped.
             if let Ok(candidate) = candidate
                 && let Ok((file, metadata)) = confine::open(&candidate)
                 && metadata.is_file()
             {
-                return regular(candidate, file, metadata, false);
+                let kind = self.kinds.of(&candidate);
+                if matches!(kind, Kind::Cgi | Kind::Php) {
+                    let found = script(kind, candidate, &metadata, &segments, &[], false);
+                    return Ok(Found::Script(found));
+                }
+                return regular(candidate, file, metadata, false, kind);
             }
+            segments.pop();
         }
         if !self.listing {
             return Err(HttpError::new(StatusCode::NOT_FOUND, "no index file here"));
@@ -221,6 +375,35 @@ impl Files {
             listing::read_entries(&path, &self.root).map_err(|e| confine::io_status(&e))?;
         Ok(Found::Listing(listing::render(raw_path, &entries)))
     }
+
+    /// The script named by a leading part of `segments`, the rest being its
+    /// PATH_INFO; `None` when no leading part is a script (a static file
+    /// with a path after it is not found, as in Apache by default).
+    fn find_script(&self, segments: &[OsString], raw_path: &str) -> Option<Found> {
+        for i in 1..segments.len() {
+            let path = self.root.resolve(&segments[..i]).ok()?;
+            let metadata = std::fs::metadata(&path).ok()?;
+            if metadata.is_dir() {
+                continue;
+            }
+            let kind = self.kinds.of(&path);
+            if !metadata.is_file() || !matches!(kind, Kind::Cgi | Kind::Php) {
+                return None;
+            }
+            let trailing_slash = raw_path.ends_with('/');
+            let found = script(
+                kind,
+                path,
+                &metadata,
+                &segments[..i],
+                &segments[i..],
+                trailing_slash,
+            );
+            return Some(Found::Script(found));
+        }
+        None
+    }
+    // ANCHOR_END: find
 
     // ANCHOR: file
     /// Answers for a regular file found by the full resolution: from the
@@ -239,15 +422,20 @@ impl Files {
                 .stream_file(headers, method, path, file, metadata)
                 .await;
         };
-        if let Some(bytes) = cache.get(path, identity) {
-            return self.respond_file(headers, method, path, metadata, bytes, true);
+        if let Some(entry) = cache.get(path, identity) {
+            return self.respond_file(headers, method, entry, true);
         }
         let size = identity.size;
         let read = tokio::task::spawn_blocking(move || read_whole(file, size)).await;
         match read {
-            Ok(Ok(bytes)) => {
-                cache.insert(path.to_owned(), identity, bytes.clone());
-                self.respond_file(headers, method, path, metadata, bytes, false)
+            Ok(Ok(body)) => {
+                let entry = Entry {
+                    identity,
+                    body,
+                    headers: Arc::new(self.file_headers(path, metadata)),
+                };
+                cache.insert(path.to_owned(), entry.clone());
+                self.respond_file(headers, method, entry, false)
             }
             Ok(Err(e)) => {
                 tracing::error!("cannot read {}: {e}", path.display());
@@ -264,6 +452,12 @@ impl Files {
     }
     // ANCHOR_END: file
 
+    /// The validators and header values of the file at `path`.
+    fn file_headers(&self, path: &Path, metadata: &std::fs::Metadata) -> FileHeaders {
+        let modified = metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        FileHeaders::new(metadata.len(), modified, &self.mime.content_type(path))
+    }
+
     // ANCHOR: body
     /// The response for a file whose whole content is in memory: a range is
     /// a slice of the same bytes, with no copy.
@@ -271,19 +465,17 @@ impl Files {
         &self,
         headers: &HeaderMap,
         method: &Method,
-        path: &Path,
-        metadata: &std::fs::Metadata,
-        bytes: Bytes,
+        entry: Entry,
         hit: bool,
     ) -> Response<Body> {
-        match self.head(headers, method, path, metadata, Some(hit)) {
+        match self.head(headers, method, &entry.headers, Some(hit)) {
             Ok((response, range)) => {
                 let body = if *method == Method::HEAD {
                     empty()
                 } else {
-                    full(bytes.slice(range.start as usize..range.end as usize))
+                    full(entry.body.slice(range.start as usize..range.end as usize))
                 };
-                response.body(body).unwrap_or_else(|_| fallback())
+                response.map(|()| body)
             }
             Err(response) => *response,
         }
@@ -298,15 +490,16 @@ impl Files {
         file: File,
         metadata: &std::fs::Metadata,
     ) -> Response<Body> {
-        let (response, range) = match self.head(headers, method, path, metadata, None) {
+        let file_headers = self.file_headers(path, metadata);
+        let (response, range) = match self.head(headers, method, &file_headers, None) {
             Ok(found) => found,
             Err(response) => return *response,
         };
         if *method == Method::HEAD {
-            return response.body(empty()).unwrap_or_else(|_| fallback());
+            return response.map(|()| empty());
         }
         match stream(file, range).await {
-            Ok(body) => response.body(body).unwrap_or_else(|_| fallback()),
+            Ok(body) => response.map(|()| body),
             Err(e) => {
                 tracing::error!("cannot stream {}: {e}", path.display());
                 plain_error(
@@ -318,32 +511,42 @@ impl Files {
     }
     // ANCHOR_END: body
 
+    // ANCHOR: head
     /// Validators, conditionals and the range: either the response head to
     /// fill with the returned range, or a finished response (304, 412, 416).
+    ///
+    /// The head is built straight into a `HeaderMap` from values computed
+    /// once per version of the file ([`FileHeaders`]): cloning a
+    /// `HeaderValue` shares its bytes, so a cache hit formats nothing.
     fn head(
         &self,
         headers: &HeaderMap,
         method: &Method,
-        path: &Path,
-        metadata: &std::fs::Metadata,
+        file: &FileHeaders,
         cache_hit: Option<bool>,
-    ) -> Result<(http::response::Builder, std::ops::Range<u64>), Box<Response<Body>>> {
-        let length = metadata.len();
-        let modified = metadata.modified().unwrap_or_else(|_| SystemTime::now());
-        let validators = conditional::validators(length, modified, SystemTime::now());
-        let mut response = Response::builder()
-            .header(header::SERVER, SERVER_NAME)
-            .header(header::ETAG, validators.etag.as_str())
-            .header(
-                header::LAST_MODIFIED,
-                conditional::last_modified_header(&validators),
-            )
-            .header(header::ACCEPT_RANGES, "bytes");
-        match conditional::evaluate(method, headers, &validators) {
+    ) -> Result<Head, Box<Response<Body>>> {
+        // A file dated in the future has its Last-Modified clamped to the
+        // present, which moves on: recompute rather than use a stale clamp.
+        let refreshed;
+        let file = if file.settled {
+            file
+        } else {
+            refreshed = FileHeaders::new(file.size, file.modified, file.content_type_text());
+            &refreshed
+        };
+        let length = file.size;
+        let mut response = Response::new(());
+        let out = response.headers_mut();
+        out.reserve(8);
+        out.insert(header::SERVER, HeaderValue::from_static(SERVER_NAME));
+        out.insert(header::ETAG, file.etag.clone());
+        out.insert(header::LAST_MODIFIED, file.last_modified.clone());
+        out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        match conditional::evaluate(method, headers, &file.validators) {
             Precondition::Proceed => {}
             Precondition::NotModified => {
-                let not_modified = response.status(StatusCode::NOT_MODIFIED).body(empty());
-                return Err(Box::new(not_modified.unwrap_or_else(|_| fallback())));
+                *response.status_mut() = StatusCode::NOT_MODIFIED;
+                return Err(Box::new(response.map(|()| empty())));
             }
             Precondition::Failed => {
                 return Err(Box::new(plain_error(
@@ -352,14 +555,15 @@ impl Files {
                 )));
             }
         }
-        let (status, range) = match conditional::range(method, headers, length, &validators) {
-            RangeOutcome::Full => (StatusCode::OK, 0..length),
+        let range = match conditional::range(method, headers, length, &file.validators) {
+            RangeOutcome::Full => 0..length,
             RangeOutcome::Partial(range) => {
-                response = response.header(
-                    header::CONTENT_RANGE,
-                    conditional::content_range(&range, length),
-                );
-                (StatusCode::PARTIAL_CONTENT, range)
+                *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+                let value = conditional::content_range(&range, length);
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    response.headers_mut().insert(header::CONTENT_RANGE, value);
+                }
+                range
             }
             RangeOutcome::Unsatisfiable => {
                 let mut refused = plain_error(
@@ -372,17 +576,83 @@ impl Files {
                 return Err(Box::new(refused));
             }
         };
-        response = response
-            .status(status)
-            .header(header::CONTENT_TYPE, self.mime.content_type(path))
-            .header(header::CONTENT_LENGTH, range.end - range.start);
+        let out = response.headers_mut();
+        out.insert(header::CONTENT_TYPE, file.content_type.clone());
+        out.insert(
+            header::CONTENT_LENGTH,
+            HeaderValue::from(range.end - range.start),
+        );
         if self.x_cache_header
             && let Some(hit) = cache_hit
         {
-            response = response.header("x-cache", if hit { "HIT" } else { "MISS" });
+            let value = HeaderValue::from_static(if hit { "HIT" } else { "MISS" });
+            out.insert(X_CACHE, value);
         }
         Ok((response, range))
     }
+    // ANCHOR_END: head
+}
+
+/// A file response's head without its body, and the bytes of the file the
+/// body is to hold.
+type Head = (Response<()>, Range<u64>);
+
+/// `X-Cache: HIT` or `MISS`.
+const X_CACHE: header::HeaderName = header::HeaderName::from_static("x-cache");
+
+// ANCHOR: file_headers
+/// The parts of a file's response head that depend only on the version of
+/// the file. Formatting an ETag and an HTTP date costs more than the rest
+/// of a cache hit together, so they are made once, when the file is read
+/// into the cache, and kept in its entry.
+#[derive(Debug)]
+pub struct FileHeaders {
+    /// Compared with the request's `If-*` and `Range` headers.
+    pub validators: Validators,
+    /// The file's length in bytes.
+    pub size: u64,
+    /// Its modification time, to recompute an unsettled `Last-Modified`.
+    modified: SystemTime,
+    etag: HeaderValue,
+    last_modified: HeaderValue,
+    content_type: HeaderValue,
+    /// Whether `Last-Modified` is final. A file dated in the future has it
+    /// clamped to the present (see [`conditional::validators`]), and the
+    /// present moves on.
+    settled: bool,
+}
+
+impl FileHeaders {
+    /// The header values for a file of `size` bytes modified at
+    /// `modified`, served as `content_type`.
+    pub fn new(size: u64, modified: SystemTime, content_type: &str) -> FileHeaders {
+        let now = SystemTime::now();
+        let validators = conditional::validators(size, modified, now);
+        let last_modified = conditional::last_modified_header(&validators);
+        FileHeaders {
+            etag: header_value(&validators.etag, "\"\""),
+            last_modified: header_value(&last_modified, "Thu, 01 Jan 1970 00:00:00 GMT"),
+            // A type from a mime.types file that is not a valid header
+            // value is served as bytes rather than not at all.
+            content_type: header_value(content_type, "application/octet-stream"),
+            settled: modified <= now,
+            validators,
+            size,
+            modified,
+        }
+    }
+
+    fn content_type_text(&self) -> &str {
+        self.content_type
+            .to_str()
+            .unwrap_or("application/octet-stream")
+    }
+}
+// ANCHOR_END: file_headers
+
+/// `text` as a header value, or `fallback` if it cannot be one.
+fn header_value(text: &str, fallback: &'static str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(fallback))
 }
 
 fn regular(
@@ -390,6 +660,7 @@ fn regular(
     file: File,
     metadata: std::fs::Metadata,
     direct: bool,
+    kind: Kind,
 ) -> Result<Found, HttpError> {
     if !metadata.is_file() {
         return Err(HttpError::new(StatusCode::NOT_FOUND, "no such file"));
@@ -399,7 +670,39 @@ fn regular(
         file,
         metadata,
         direct,
+        kind,
     })
+}
+
+/// A script, with its URL split into SCRIPT_NAME and PATH_INFO (decoded,
+/// `/`-joined segments).
+fn script(
+    kind: Kind,
+    path: PathBuf,
+    metadata: &std::fs::Metadata,
+    named_by: &[OsString],
+    rest: &[OsString],
+    trailing_slash: bool,
+) -> Script {
+    let join = |parts: &[OsString]| {
+        let mut joined = Vec::new();
+        for part in parts {
+            joined.push(b'/');
+            joined.extend_from_slice(part.as_bytes());
+        }
+        joined
+    };
+    let mut path_info = join(rest);
+    if trailing_slash && !path_info.is_empty() {
+        path_info.push(b'/');
+    }
+    Script {
+        kind,
+        executable: metadata.permissions().mode() & 0o111 != 0,
+        path,
+        script_name: join(named_by),
+        path_info,
+    }
 }
 
 /// Reads a whole (small) file; it must still have the size we checked.
@@ -413,7 +716,7 @@ fn read_whole(mut file: File, size: u64) -> io::Result<Bytes> {
 }
 
 /// Streams `range` of `file` in chunks of [`STREAM_CHUNK`].
-async fn stream(mut file: File, range: std::ops::Range<u64>) -> io::Result<Body> {
+async fn stream(mut file: File, range: Range<u64>) -> io::Result<Body> {
     file.seek(SeekFrom::Start(range.start))?;
     let file = tokio::fs::File::from_std(file);
     let limited = tokio::io::AsyncReadExt::take(file, range.end - range.start);

@@ -6,13 +6,17 @@
 //! by hand, and the chapter's code is the layers around it — a checked
 //! configuration, static files with validators, ranges and listings, an
 //! in-memory cache, logs that rotate without losing a line, and a
-//! privilege drop. The pure pieces of earlier chapters are reused as they
-//! are: path confinement and the mime table from chapter 5.
+//! privilege drop. Part 2 adds dynamic content: CGI/1.1 scripts, PHP
+//! through php-cgi, and Server Side Includes. The pure pieces of earlier
+//! chapters are reused as they are: path confinement and the mime table
+//! from chapter 5, the environ builder from chapter 2.
 //!
 //! # Layout
 //!
 //! - [`config`] — the TOML configuration, checked key by key.
 //! - [`server`] — accept loops, hyper connections, limits, graceful stop.
+//! - [`handler`] — routing a request to files, a script or an SSI page;
+//!   local redirects.
 //! - [`files`] — static files: confinement, index files, listings,
 //!   conditionals, ranges, cache, streaming.
 //! - [`conditional`] — ETag, Last-Modified, If-* and Range, as pure functions.
@@ -21,15 +25,23 @@
 //! - [`log`] — one writer thread per log, rotation into gzip archives;
 //!   [`access`] — the lines: Combined Log Format and Apache's error format.
 //! - [`privileges`] — the descriptor limit and the privilege drop.
+//! - [`cgi`] — CGI/1.1 and PHP: meta-variables, running a script, parsing
+//!   its output.
+//! - [`ssi`] — the Server Side Includes engine (parser, expressions,
+//!   evaluator), pure; [`ssi_page`] — the server's side of it.
 //!
 //! Run it with `cargo run -p step06-full`.
 
 pub mod access;
 pub mod cache;
+pub mod cgi;
 pub mod conditional;
 pub mod config;
 pub mod files;
+pub mod handler;
 pub mod listing;
 pub mod log;
 pub mod privileges;
 pub mod server;
+pub mod ssi;
+pub mod ssi_page;

@@ -29,12 +29,15 @@ use step05_threadpool::confine::Root;
 use step05_threadpool::mime::{MimeTypes, SHIPPED};
 use step06_full::access::error_line;
 use step06_full::cache::Cache;
+use step06_full::cgi::process::Timeouts;
 use step06_full::config::{Config, StderrMode};
-use step06_full::files::Files;
+use step06_full::files::{Files, Kinds};
+use step06_full::handler::Dynamic;
 use step06_full::log::{Log, LogWriter, open_append, stderr_is_terminal};
 use step06_full::privileges;
 use step06_full::server::{self, ConnectionLimits, SharedSite, Site};
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::Semaphore;
 
 /// The configuration shipped with this step: the demo site.
 const DEFAULT_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/stepwise.toml");
@@ -147,10 +150,20 @@ fn main() -> anyhow::Result<()> {
         None,
         &format!("{} starting", step01_iterative::response::SERVER_NAME),
     ));
+    let dynamic = dynamic(&config);
+    if config.php.enabled && dynamic.php.is_none() {
+        let message = format!(
+            "php-cgi ({}) not found: PHP pages will answer 503 until it is installed",
+            config.php.binary.display()
+        );
+        tracing::warn!("{message}");
+        errors.write(error_line("php", "warn", None, &message));
+    }
     let site = SharedSite::new(Site {
         files: Arc::new(files(&config)?),
         access: access.clone(),
         errors: errors.clone(),
+        dynamic: Arc::new(dynamic),
     });
     let limits = ConnectionLimits {
         max_clients: config.server.max_clients,
@@ -304,7 +317,73 @@ fn files(config: &Config) -> anyhow::Result<Files> {
             .enabled
             .then(|| Cache::new(config.cache.max_size, config.cache.max_entry)),
         x_cache_header: config.cache.x_cache_header,
+        kinds: kinds(config, &root_dir),
     })
+}
+
+/// Which files are scripts: CGI directories are matched on canonical
+/// paths, so they are canonicalised here (a missing one is skipped).
+fn kinds(config: &Config, root_dir: &Path) -> Kinds {
+    let mut kinds = Kinds::default();
+    if config.cgi.enabled {
+        kinds.cgi_extensions = config.cgi.extensions.clone();
+        kinds.cgi_url_prefixes = config.cgi.directories.clone();
+        kinds.cgi_directories = config
+            .cgi
+            .directories
+            .iter()
+            .filter_map(|dir| {
+                std::fs::canonicalize(root_dir.join(dir.trim_start_matches('/'))).ok()
+            })
+            .collect();
+    }
+    if config.php.enabled {
+        kinds.php_extensions = config.php.extensions.clone();
+    }
+    if config.ssi.enabled {
+        kinds.ssi_extensions = config.ssi.extensions.clone();
+    }
+    kinds
+}
+
+/// The dynamic-content settings, php-cgi looked up once.
+fn dynamic(config: &Config) -> Dynamic {
+    let php = config
+        .php
+        .enabled
+        .then(|| find_program(config, &config.php.binary))
+        .flatten();
+    Dynamic {
+        php,
+        php_wanted: config.php.binary.display().to_string(),
+        timeouts: Timeouts {
+            header: Config::seconds(config.cgi.header_timeout),
+            idle: Config::seconds(config.cgi.idle_timeout),
+        },
+        max_body: config.limits.max_body,
+        pass_authorization: config.cgi.pass_authorization,
+        slots: Arc::new(Semaphore::new(config.cgi.max_processes)),
+        ssi_exec: config.ssi.exec,
+        ssi_exec_directories: config.ssi.exec_directories.clone(),
+    }
+}
+
+/// `program` as a path (relative to the config file), or a bare name
+/// looked up on `PATH`, as a shell would; `None` if it is not there.
+fn find_program(config: &Config, program: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |path: &Path| {
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.components().count() > 1 {
+        let path = config.resolve(program);
+        return runnable(&path).then_some(path);
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(program))
+        .find(|path| runnable(path))
 }
 
 // ANCHOR: signals
@@ -381,6 +460,7 @@ fn reload(site: &SharedSite, args: &Args, listening: &[SocketAddr]) {
                 files: Arc::new(files),
                 access: current.access.clone(),
                 errors: current.errors.clone(),
+                dynamic: Arc::new(dynamic(&config)),
             });
             current.access.reopen();
             current.errors.reopen();

@@ -24,7 +24,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -38,6 +37,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
 use crate::files::{Body, Files};
+use crate::handler::{Conn, Dynamic, RequestBody};
 use crate::log::Log;
 
 /// Everything a request needs; replaced whole on reload.
@@ -48,6 +48,8 @@ pub struct Site {
     pub access: Log,
     /// The error log (Apache's format).
     pub errors: Log,
+    /// CGI, PHP and SSI settings.
+    pub dynamic: Arc<Dynamic>,
 }
 
 /// The current site, shared by every connection and swapped on reload.
@@ -168,10 +170,14 @@ async fn accept_loop(
         backoff = Duration::from_millis(10);
         // Each response goes out as soon as it is written (no Nagle delay).
         let _ = stream.set_nodelay(true);
+        let Ok(local) = stream.local_addr() else {
+            continue;
+        };
+        let conn = Conn { peer, local };
         let site = site.current();
         let service = service_fn(move |request: Request<Incoming>| {
             let site = Arc::clone(&site);
-            async move { Ok::<_, Infallible>(handle(&site, request, peer).await) }
+            async move { Ok::<_, Infallible>(handle(site, request, conn).await) }
         });
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
@@ -193,17 +199,20 @@ async fn accept_loop(
 
 // ANCHOR: handle
 /// Answers one request and logs it.
-pub async fn handle(site: &Site, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+pub async fn handle(site: Arc<Site>, request: Request<Incoming>, conn: Conn) -> Response<Body> {
     // The time the request was *received* is what the log records; no
     // line is formatted when no log would receive it.
     let received = site.access.enabled().then(chrono::Local::now);
-    let response = match host_problem(&request) {
+    let (parts, body) = request.into_parts();
+    let access = site.access.clone();
+    let response = match host_problem(&parts) {
         Some(problem) => crate::files::plain_error(http::StatusCode::BAD_REQUEST, problem),
-        None => site.files.serve(&request).await,
+        None => crate::handler::respond(site, &parts, RequestBody::Incoming(body), conn).await,
     };
     if let Some(received) = received {
-        site.access.write(crate::access::combined_line(
-            peer, &request, &response, received,
+        let request = Request::from_parts(parts, ());
+        access.write(crate::access::combined_line(
+            conn.peer, &request, &response, received,
         ));
     }
     response
@@ -213,12 +222,12 @@ pub async fn handle(site: &Site, request: Request<Incoming>, peer: SocketAddr) -
 /// RFC 9112 §3.2, which hyper leaves to us: an HTTP/1.1 request needs
 /// exactly one `Host`, and no request may carry two (two Hosts are how
 /// smuggling attacks make a proxy and a server disagree).
-fn host_problem<B>(request: &Request<B>) -> Option<&'static str> {
-    let hosts = request.headers().get_all(http::header::HOST).iter().count();
+fn host_problem(request: &http::request::Parts) -> Option<&'static str> {
+    let hosts = request.headers.get_all(http::header::HOST).iter().count();
     if hosts > 1 {
         return Some("more than one Host header");
     }
-    if hosts == 0 && request.version() == http::Version::HTTP_11 {
+    if hosts == 0 && request.version == http::Version::HTTP_11 {
         return Some("HTTP/1.1 request without Host");
     }
     None

@@ -453,6 +453,20 @@ fn started_as_root_it_runs_as_the_configured_user() {
         )
         .unwrap();
     }
+    // A CGI script runs as the dropped user too.
+    fs::create_dir_all(setup.path("www/cgi-bin")).unwrap();
+    fs::write(
+        setup.path("www/cgi-bin/id.cgi"),
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s %s' \"$(id -u)\" \"$(id -g)\"\n",
+    )
+    .unwrap();
+    for (path, mode) in [("www/cgi-bin", 0o755), ("www/cgi-bin/id.cgi", 0o755)] {
+        fs::set_permissions(
+            setup.path(path),
+            std::os::unix::fs::PermissionsExt::from_mode(mode),
+        )
+        .unwrap();
+    }
     fs::write(setup.path("www/root-only.txt"), "no").unwrap();
     fs::set_permissions(
         setup.path("www/root-only.txt"),
@@ -485,6 +499,15 @@ fn started_as_root_it_runs_as_the_configured_user() {
     );
     assert_eq!(get(server.addr(), "/hello.txt").unwrap().status, 200);
     assert_eq!(get(server.addr(), "/root-only.txt").unwrap().status, 403);
+    let nogroup = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .unwrap()
+        .gid
+        .as_raw();
+    assert_eq!(
+        get(server.addr(), "/cgi-bin/id.cgi").unwrap().text(),
+        format!("{nobody} {nogroup}")
+    );
     // Cached, then made unreadable: the cache must not keep serving it.
     assert_eq!(
         get(server.addr(), "/hello.txt").unwrap().header("x-cache"),
