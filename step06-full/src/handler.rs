@@ -56,10 +56,12 @@ pub struct Dynamic {
     pub pass_authorization: bool,
     /// One permit per script allowed to run at once.
     pub slots: Arc<Semaphore>,
+    /// How many permits `slots` was made with.
+    pub max_processes: usize,
     /// `exec` allowed in every SSI document.
     pub ssi_exec: bool,
-    /// URL prefixes under which SSI `exec` is allowed.
-    pub ssi_exec_directories: Vec<String>,
+    /// Canonical directories under which SSI `exec` is allowed.
+    pub ssi_exec_directories: Vec<PathBuf>,
 }
 
 /// The two ends of the connection a request came on.
@@ -165,6 +167,15 @@ async fn route_inner(
                 }
             }
         }
+        // An SSI page reached from inside another page's include (a
+        // script there redirected to it) would start a new evaluation
+        // with its depth count at zero, and could recurse for ever.
+        Found::File {
+            kind: Kind::Ssi, ..
+        } if protocol.is_some() => plain_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "an included request cannot lead to another SSI page",
+        ),
         Found::File {
             kind: Kind::Ssi,
             path,
@@ -233,7 +244,13 @@ pub async fn run_script(
         }
         _ => script.path.clone(),
     };
-    // A slot first: beyond `cgi.max_processes` the answer is 503 at once,
+    // The body first: a client uploading slowly must not hold a slot
+    // while no script runs.
+    let body = match read_body(request, body, dynamic.max_body).await {
+        Ok(body) => body,
+        Err(response) => return Outcome::Response(response),
+    };
+    // Then a slot: beyond `cgi.max_processes` the answer is 503 at once,
     // not a queue of forks.
     let Ok(permit) = Arc::clone(&dynamic.slots).try_acquire_owned() else {
         site.errors.write(error_line(
@@ -251,10 +268,6 @@ pub async fn run_script(
             http::HeaderValue::from_static("1"),
         );
         return Outcome::Response(busy);
-    };
-    let body = match read_body(request, body, dynamic.max_body).await {
-        Ok(body) => body,
-        Err(response) => return Outcome::Response(response),
     };
     let target = ScriptTarget {
         filename: script.path.clone(),
@@ -316,7 +329,7 @@ pub async fn run_script(
 /// # Errors
 ///
 /// 413 beyond the limit, 400 when the client breaks off.
-async fn read_body(
+pub async fn read_body(
     request: &Parts,
     body: RequestBody,
     limit: u64,
@@ -365,14 +378,15 @@ fn too_large() -> Response<Body> {
     refused
 }
 
-/// Whether `exec` may run in an SSI document at the URL `path`.
-pub fn ssi_exec_allowed(dynamic: &Dynamic, path: &str) -> bool {
+/// Whether `exec` may run in the SSI document at the canonical `path`:
+/// decided on where the file is, not on the URL that named it, so
+/// `/ssi/exec/../page.shtml` cannot borrow the permission of `/ssi/exec`.
+pub fn ssi_exec_allowed(dynamic: &Dynamic, path: &std::path::Path) -> bool {
     dynamic.ssi_exec
-        || dynamic.ssi_exec_directories.iter().any(|prefix| {
-            let prefix = prefix.trim_end_matches('/');
-            path.strip_prefix(prefix)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        })
+        || dynamic
+            .ssi_exec_directories
+            .iter()
+            .any(|directory| path.starts_with(directory))
 }
 
 /// A response's body, read whole (for SSI includes).

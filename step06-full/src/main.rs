@@ -153,7 +153,7 @@ fn main() -> anyhow::Result<()> {
     let dynamic = dynamic(&config);
     if config.php.enabled && dynamic.php.is_none() {
         let message = format!(
-            "php-cgi ({}) not found: PHP pages will answer 503 until it is installed",
+            "php-cgi ({}) not found: PHP pages will answer 503 until it is installed and the configuration reloaded (SIGHUP)",
             config.php.binary.display()
         );
         tracing::warn!("{message}");
@@ -317,25 +317,18 @@ fn files(config: &Config) -> anyhow::Result<Files> {
             .enabled
             .then(|| Cache::new(config.cache.max_size, config.cache.max_entry)),
         x_cache_header: config.cache.x_cache_header,
-        kinds: kinds(config, &root_dir),
+        kinds: kinds(config),
     })
 }
 
 /// Which files are scripts: CGI directories are matched on canonical
 /// paths, so they are canonicalised here (a missing one is skipped).
-fn kinds(config: &Config, root_dir: &Path) -> Kinds {
+fn kinds(config: &Config) -> Kinds {
     let mut kinds = Kinds::default();
     if config.cgi.enabled {
         kinds.cgi_extensions = config.cgi.extensions.clone();
         kinds.cgi_url_prefixes = config.cgi.directories.clone();
-        kinds.cgi_directories = config
-            .cgi
-            .directories
-            .iter()
-            .filter_map(|dir| {
-                std::fs::canonicalize(root_dir.join(dir.trim_start_matches('/'))).ok()
-            })
-            .collect();
+        kinds.cgi_directories = canonical_under_root(config, &config.cgi.directories);
     }
     if config.php.enabled {
         kinds.php_extensions = config.php.extensions.clone();
@@ -344,6 +337,16 @@ fn kinds(config: &Config, root_dir: &Path) -> Kinds {
         kinds.ssi_extensions = config.ssi.extensions.clone();
     }
     kinds
+}
+
+/// URL directories as canonical paths under the document root; one that
+/// does not exist is left out (it can hold nothing).
+fn canonical_under_root(config: &Config, directories: &[String]) -> Vec<PathBuf> {
+    let root = config.document_root();
+    directories
+        .iter()
+        .filter_map(|dir| std::fs::canonicalize(root.join(dir.trim_start_matches('/'))).ok())
+        .collect()
 }
 
 /// The dynamic-content settings, php-cgi looked up once.
@@ -363,9 +366,21 @@ fn dynamic(config: &Config) -> Dynamic {
         max_body: config.limits.max_body,
         pass_authorization: config.cgi.pass_authorization,
         slots: Arc::new(Semaphore::new(config.cgi.max_processes)),
+        max_processes: config.cgi.max_processes,
         ssi_exec: config.ssi.exec,
-        ssi_exec_directories: config.ssi.exec_directories.clone(),
+        ssi_exec_directories: canonical_under_root(config, &config.ssi.exec_directories),
     }
+}
+
+/// The dynamic settings after a reload. Scripts still running hold
+/// permits of the current semaphore; with an unchanged `max_processes` it
+/// is kept, so they still count against the limit.
+fn reloaded_dynamic(config: &Config, current: &Dynamic) -> Dynamic {
+    let mut fresh = dynamic(config);
+    if config.cgi.max_processes == current.max_processes {
+        fresh.slots = Arc::clone(&current.slots);
+    }
+    fresh
 }
 
 /// `program` as a path (relative to the config file), or a bare name
@@ -460,7 +475,7 @@ fn reload(site: &SharedSite, args: &Args, listening: &[SocketAddr]) {
                 files: Arc::new(files),
                 access: current.access.clone(),
                 errors: current.errors.clone(),
-                dynamic: Arc::new(dynamic(&config)),
+                dynamic: Arc::new(reloaded_dynamic(&config, &current.dynamic)),
             });
             current.access.reopen();
             current.errors.reopen();

@@ -10,8 +10,9 @@
 //! The engine runs on tokio's blocking pool, since it reads files and
 //! waits for sub-requests one after another. A sub-request is async code,
 //! so the blocking thread hands it back to the runtime with
-//! `Handle::block_on` and waits — allowed on a blocking-pool thread, and
-//! each include depth takes one such thread (ten at most).
+//! `Handle::block_on` and waits — allowed on a blocking-pool thread. A
+//! nested SSI document is evaluated on the same thread, in place; only a
+//! script run by a sub-request goes back to the runtime.
 //!
 //! The page is sent chunked, with no `Content-Length`, `ETag` or
 //! `Last-Modified` (reference §3.1): its content changes with every request
@@ -47,6 +48,9 @@ use crate::ssi::{self, CgiOutput, Document, FileInfo, Host, Included, Target};
 /// held in memory while it is evaluated.
 pub const MAX_SSI_SOURCE: u64 = 8 * 1024 * 1024;
 
+/// The most output kept from an `exec cmd` (the rest is discarded).
+const MAX_EXEC_OUTPUT: u64 = 1024 * 1024;
+
 // ANCHOR: respond
 /// Answers a GET or HEAD for the SSI document at `path`.
 pub async fn respond(
@@ -67,6 +71,7 @@ pub async fn respond(
         let mut host = PageHost {
             site,
             runtime,
+            page: path.clone(),
             request,
             conn,
         };
@@ -128,9 +133,16 @@ fn read_source(path: &Path, metadata: &Metadata) -> Result<Vec<u8>, String> {
 /// The engine's description of the document at `path`, named by `request`.
 fn document(request: &Parts, path: &Path, metadata: &Metadata) -> Document {
     let raw_path = request.uri.path();
-    let uri = step01_iterative::target::percent_decode(raw_path)
+    let mut uri = step01_iterative::target::percent_decode(raw_path)
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
         .unwrap_or_else(|_| raw_path.to_owned());
+    // A directory's index page is named by the directory's URL; its
+    // DOCUMENT_URI names the page itself, as Apache's does.
+    if uri.ends_with('/')
+        && let Some(name) = path.file_name()
+    {
+        uri.push_str(&name.to_string_lossy());
+    }
     Document {
         path: path.to_path_buf(),
         uri,
@@ -178,6 +190,9 @@ fn page_variables(
 struct PageHost {
     site: Arc<Site>,
     runtime: Handle,
+    /// The page's file, canonical: `exec` is allowed or not by where it
+    /// is, and `exec cmd` runs in its directory.
+    page: PathBuf,
     /// The page's own request: sub-requests copy its headers and query.
     request: Parts,
     conn: Conn,
@@ -241,7 +256,7 @@ impl PageHost {
 
 impl Host for PageHost {
     fn exec_allowed(&self) -> bool {
-        handler::ssi_exec_allowed(&self.site.dynamic, self.request.uri.path())
+        handler::ssi_exec_allowed(&self.site.dynamic, &self.page)
     }
 
     fn include_virtual(&mut self, url: &str) -> Result<Included, String> {
@@ -386,13 +401,7 @@ impl Host for PageHost {
         let Ok(permit) = Arc::clone(&self.site.dynamic.slots).try_acquire_owned() else {
             return Err("too many scripts running".to_owned());
         };
-        let directory = self
-            .site
-            .files
-            .root
-            .path()
-            .join(self.request.uri.path().trim_start_matches('/'));
-        let directory = directory.parent().map_or_else(
+        let directory = self.page.parent().map_or_else(
             || self.site.files.root.path().to_path_buf(),
             Path::to_path_buf,
         );
@@ -420,8 +429,12 @@ impl Host for PageHost {
             let read = async {
                 let mut output = Vec::new();
                 let mut messages = Vec::new();
-                if let (Some(mut stdout), Some(mut stderr)) = (stdout, stderr) {
+                if let (Some(stdout), Some(stderr)) = (stdout, stderr) {
                     use tokio::io::AsyncReadExt;
+                    // Bounded: a command printing for ever must not take
+                    // the server's memory with it.
+                    let mut stdout = stdout.take(MAX_EXEC_OUTPUT);
+                    let mut stderr = stderr.take(MAX_EXEC_OUTPUT);
                     let _ = tokio::join!(
                         stdout.read_to_end(&mut output),
                         stderr.read_to_end(&mut messages)
@@ -431,6 +444,16 @@ impl Host for PageHost {
                 (output, messages)
             };
             let result = tokio::time::timeout(timeout, read).await;
+            if result.is_err()
+                && let Some(pgid) = pgid
+            {
+                // The whole group, before the child can be reaped and
+                // its pid (the group's id) reused.
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pgid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
             drop(permit);
             match result {
                 Ok((output, messages)) => {
@@ -444,15 +467,7 @@ impl Host for PageHost {
                     }
                     Ok(output)
                 }
-                Err(_) => {
-                    if let Some(pgid) = pgid {
-                        let _ = nix::sys::signal::killpg(
-                            nix::unistd::Pid::from_raw(pgid),
-                            nix::sys::signal::Signal::SIGKILL,
-                        );
-                    }
-                    Err(format!("exec cmd timed out after {timeout:?}"))
-                }
+                Err(_) => Err(format!("exec cmd timed out after {timeout:?}")),
             }
         })
     }

@@ -49,6 +49,15 @@ impl Setup {
             "<!--#exec cmd=\"echo cmd $DOCUMENT_NAME\" -->|<!--#exec cgi=\"/cgi-bin/query.cgi\" -->",
         );
         write("closed/run.shtml", "<!--#exec cmd=\"echo cmd\" -->");
+        fs::create_dir_all(www.join("open/sub dir")).expect("mkdir");
+        write(
+            "open/sub dir/index.shtml",
+            "<!--#exec cmd=\"pwd\" -->|<!--#echo var=\"DOCUMENT_URI\" -->",
+        );
+        write(
+            "loop.shtml",
+            "<!--#include virtual=\"/cgi-bin/back.cgi\" -->",
+        );
         write("escape.shtml", "<!--#include file=\"leak.txt\" -->");
         fs::write(dir.path().join("outside/secret.txt"), "secret").expect("write");
         std::os::unix::fs::symlink(dir.path().join("outside/secret.txt"), www.join("leak.txt"))
@@ -62,6 +71,7 @@ impl Setup {
             "proto.cgi",
             "printf 'Content-Type: text/plain\\r\\n\\r\\n%s' \"$SERVER_PROTOCOL\"",
         );
+        script("back.cgi", "printf 'Location: /loop.shtml\\r\\n\\r\\n'");
         script(
             "query.cgi",
             "printf 'Content-Type: text/plain\\r\\n\\r\\ncgi %s' \"$QUERY_STRING\"",
@@ -183,4 +193,43 @@ fn include_file_stays_under_the_root() {
         page.text(),
         "[an error occurred while processing this directive]"
     );
+}
+
+#[test]
+fn exec_is_decided_on_the_file_not_the_url() {
+    let setup = Setup::new();
+    let server = setup.start();
+    // `..` through an allowed directory lands on a file outside it.
+    let sneaky = send(
+        server.addr(),
+        b"GET /open/../closed/run.shtml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    assert_eq!(sneaky.status, 200);
+    assert_eq!(
+        sneaky.text(),
+        "[an error occurred while processing this directive]"
+    );
+    // exec cmd runs in the page's own directory, an index page's too, and
+    // DOCUMENT_URI names the index page.
+    let index = get(server.addr(), "/open/sub%20dir/").unwrap();
+    let expected = fs::canonicalize(setup.path("www/open/sub dir")).unwrap();
+    assert_eq!(
+        index.text(),
+        format!("{}\n|/open/sub dir/index.shtml", expected.display())
+    );
+}
+
+#[test]
+fn a_script_redirecting_an_include_back_to_a_page_cannot_loop() {
+    let setup = Setup::new();
+    let server = setup.start();
+    let page = get(server.addr(), "/loop.shtml").unwrap();
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.text(),
+        "[an error occurred while processing this directive]"
+    );
+    // And the server still answers.
+    assert_eq!(get(server.addr(), "/hello.txt").unwrap().status, 200);
 }

@@ -67,32 +67,7 @@ pub fn variables(
     script: &ScriptTarget,
     context: &Context<'_>,
 ) -> Result<Vars, HttpError> {
-    // Chapter 2's builder takes chapter 1's request type: rebuild one from
-    // hyper's parts. Only the head matters; the body's length is set below.
-    let request = Request {
-        method: parts.method.as_str().to_owned(),
-        target: parts
-            .uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_owned(),
-        version: if parts.version == http::Version::HTTP_10 {
-            Version::Http10
-        } else {
-            Version::Http11
-        },
-        headers: parts
-            .headers
-            .iter()
-            .map(|(name, value)| Header {
-                name: name.as_str().to_owned(),
-                value: value.as_bytes().to_vec(),
-            })
-            .collect(),
-        framing: Framing::None,
-        head: Vec::new(),
-        body: Vec::new(),
-    };
+    let request = request_of(parts);
     let origin = Origin {
         peer: context.peer,
         local: context.local,
@@ -140,6 +115,36 @@ pub fn variables(
     Ok(vars)
 }
 // ANCHOR_END: variables
+
+/// Chapter 2's environ builder takes chapter 1's request type: this
+/// rebuilds one from hyper's parts. Only the head is carried over; callers
+/// set `CONTENT_LENGTH` from the body they read.
+pub fn request_of(parts: &Parts) -> Request {
+    Request {
+        method: parts.method.as_str().to_owned(),
+        target: parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned(),
+        version: if parts.version == http::Version::HTTP_10 {
+            Version::Http10
+        } else {
+            Version::Http11
+        },
+        headers: parts
+            .headers
+            .iter()
+            .map(|(name, value)| Header {
+                name: name.as_str().to_owned(),
+                value: value.as_bytes().to_vec(),
+            })
+            .collect(),
+        framing: Framing::None,
+        head: Vec::new(),
+        body: Vec::new(),
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -501,9 +501,11 @@ pub fn redirect_body(location: &HeaderValue) -> Bytes {
 /// convention: its file name starts with `nph-` (case matters, as in
 /// Apache).
 ///
-/// The server copies an NPH script's output to the client untouched, status
-/// line included, and closes the connection after it (RFC 3875 §5), so
-/// nothing in this file applies to it. A path is accepted too: only its last
+/// RFC 3875 §5 has the server copy an NPH script's output untouched. hyper
+/// owns the connection and writes every response head itself, so this
+/// server does the nearest it can: it parses the script's own status line
+/// and headers, passes them on unchanged (no `Server` added), and closes
+/// the connection afterwards. A path is accepted too: only its last
 /// component counts, so `/srv/nph-dir/x.cgi` is not NPH.
 pub fn is_nph(script_file_name: &str) -> bool {
     let file_name = script_file_name

@@ -222,7 +222,16 @@ async fn start(
         }
     };
     let body_start = output.split_off(consumed);
-    answer(head, body_start, stdout, guard, timeouts, &invocation).await
+    answer(
+        head,
+        body_start,
+        stdout,
+        guard,
+        timeouts,
+        &invocation,
+        errors,
+    )
+    .await
 }
 // ANCHOR_END: run
 
@@ -236,6 +245,7 @@ async fn answer(
     mut guard: ChildGuard,
     timeouts: Timeouts,
     invocation: &Invocation,
+    errors: &Log,
 ) -> Result<Outcome, Failure> {
     let (status, reason, location, headers) = match head {
         Parsed::Cgi(head) => match head.classify()? {
@@ -328,7 +338,12 @@ async fn answer(
         *response.body_mut() = files::full(body);
         return Ok(Outcome::Response(response));
     }
-    *response.body_mut() = stream_rest(body, stdout, guard, timeouts.idle);
+    let cut = Cut {
+        errors: errors.clone(),
+        label: invocation.label.clone(),
+        peer: invocation.peer,
+    };
+    *response.body_mut() = stream_rest(body, stdout, guard, timeouts.idle, cut);
     Ok(Outcome::Response(response))
 }
 // ANCHOR_END: answer
@@ -436,6 +451,7 @@ fn stream_rest(
     mut stdout: ChildStdout,
     mut guard: ChildGuard,
     idle: Duration,
+    cut: Cut,
 ) -> Body {
     let (sender, receiver) = mpsc::channel::<io::Result<Frame<Bytes>>>(4);
     tokio::spawn(async move {
@@ -461,11 +477,13 @@ fn stream_rest(
                 }
                 Ok(Err(e)) => {
                     guard.kill();
+                    cut.report(&format!("error reading the script's output: {e}"));
                     let _ = sender.send(Err(e)).await;
                     return;
                 }
                 Err(_) => {
                     guard.kill();
+                    cut.report(&format!("the script was silent for {idle:?}; killed"));
                     let _ = sender
                         .send(Err(io::Error::new(
                             io::ErrorKind::TimedOut,
@@ -483,6 +501,22 @@ fn stream_rest(
     StreamBody::new(frames).boxed()
 }
 // ANCHOR_END: stream_rest
+
+/// Where a body cut short is reported: every failure of a script is
+/// logged (reference §1.7), this one after the response has started.
+struct Cut {
+    errors: Log,
+    label: String,
+    peer: SocketAddr,
+}
+
+impl Cut {
+    fn report(&self, why: &str) {
+        let message = format!("{why}; response cut short: {}", self.label);
+        self.errors
+            .write(error_line("cgi", "error", Some(self.peer), &message));
+    }
+}
 
 /// The running script's handles, the stdin writer and the stderr logger
 /// started.
