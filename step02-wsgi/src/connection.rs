@@ -134,6 +134,7 @@ pub fn respond(
         multithread: options.multithread,
         multiprocess: options.multiprocess,
         run_once: false,
+        extensions: http::Extensions::new(),
     };
     let start = StartResponse::new();
 

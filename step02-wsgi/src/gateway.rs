@@ -82,6 +82,11 @@ pub struct Environ {
     pub multiprocess: bool,
     /// `wsgi.run_once`: whether the process handles only this request.
     pub run_once: bool,
+    /// What middleware adds for the application beneath it, by type: WSGI
+    /// lets a server or middleware put its own keys in the environ
+    /// (`beaker.session`, say); this is that, typed. Chapter 6's session
+    /// middleware puts the request's session here.
+    pub extensions: http::Extensions,
 }
 // ANCHOR_END: environ
 

@@ -28,6 +28,7 @@ fn call(app: &dyn Application, raw: &[u8]) -> (ResponseHead, Vec<u8>) {
         multithread: false,
         multiprocess: false,
         run_once: true,
+        extensions: http::Extensions::new(),
     };
     let start = StartResponse::new();
     let body = app.call(environ, start.clone()).expect("the app succeeds");

@@ -75,6 +75,12 @@ pub struct Config {
     /// Server Side Includes.
     #[serde(default)]
     pub ssi: SsiSection,
+    /// Where and how sessions are kept.
+    #[serde(default)]
+    pub sessions: SessionsSection,
+    /// Applications mounted at URL prefixes (`[[mount]]`, any number).
+    #[serde(default, rename = "mount")]
+    pub mounts: Vec<MountSection>,
     /// The directory this file was read from (set by [`Config::load`]).
     #[serde(skip)]
     pub base: PathBuf,
@@ -211,6 +217,64 @@ pub struct SsiSection {
     pub exec_directories: Vec<String>,
 }
 // ANCHOR_END: dynamic_config
+
+// ANCHOR: mount_config
+/// `[sessions]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionsSection {
+    /// The directory of session files (created, mode 0700, if missing).
+    pub directory: PathBuf,
+    /// Seconds without a request after which a session has expired.
+    pub idle_timeout: f64,
+    /// Seconds between two sweeps that delete expired sessions.
+    pub sweep_interval: f64,
+    /// The name of the session cookie.
+    pub cookie_name: String,
+    /// Mark the cookie `Secure` (only sent over HTTPS, behind a TLS proxy).
+    pub secure: bool,
+}
+
+/// One `[[mount]]`: an application at a URL prefix. Exactly one of
+/// `servlet`, `app` and `wsgi` names it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MountSection {
+    /// The URL prefix (`/servlet/visits`), without a trailing slash.
+    pub path: String,
+    /// A servlet of this crate: `visits` or `login`.
+    #[serde(default)]
+    pub servlet: Option<String>,
+    /// One of chapter 2's applications: `hello`, `environ`, `framework`.
+    #[serde(default)]
+    pub app: Option<String>,
+    /// A Python WSGI application, `module:callable` (needs the `python`
+    /// feature; without it the mount is skipped with a warning).
+    #[serde(default)]
+    pub wsgi: Option<String>,
+    /// Directories added to Python's path for `wsgi`.
+    #[serde(default)]
+    pub pythonpath: Vec<PathBuf>,
+    /// Wrap the application in the session middleware.
+    #[serde(default)]
+    pub sessions: bool,
+}
+// ANCHOR_END: mount_config
+
+/// The servlets [`MountSection::servlet`] may name.
+pub const SERVLETS: [&str; 2] = ["visits", "login"];
+
+impl Default for SessionsSection {
+    fn default() -> Self {
+        SessionsSection {
+            directory: PathBuf::from("sessions"),
+            idle_timeout: 3600.0,
+            sweep_interval: 300.0,
+            cookie_name: "STEPWISE_SESSION".into(),
+            secure: false,
+        }
+    }
+}
 
 impl Default for CgiSection {
     fn default() -> Self {
@@ -405,6 +469,8 @@ impl Config {
             ("timeouts.shutdown", self.timeouts.shutdown),
             ("cgi.header_timeout", self.cgi.header_timeout),
             ("cgi.idle_timeout", self.cgi.idle_timeout),
+            ("sessions.idle_timeout", self.sessions.idle_timeout),
+            ("sessions.sweep_interval", self.sessions.sweep_interval),
         ] {
             if !(value.is_finite() && value > 0.0 && value <= 86_400.0) {
                 return Err(invalid(
@@ -449,6 +515,72 @@ impl Config {
                 .any(|e| e.is_empty() || e.contains(['.', '/']))
             {
                 return Err(invalid(key, "entries are extensions without the dot"));
+            }
+        }
+        let cookie = crate::session::CookieSettings {
+            name: self.sessions.cookie_name.clone(),
+            path: "/".into(),
+            secure: self.sessions.secure,
+        };
+        if let Err(e) = cookie.validate() {
+            return Err(invalid("sessions.cookie_name", &e.to_string()));
+        }
+        let mut prefixes = std::collections::HashSet::new();
+        for (i, mount) in self.mounts.iter().enumerate() {
+            let key = |field: &str| format!("mount[{i}].{field}");
+            let path = &mount.path;
+            if !path.starts_with('/')
+                || path.len() < 2
+                || path.ends_with('/')
+                || path.split('/').any(|s| s == ".." || s == ".")
+                || !path.bytes().all(|b| b.is_ascii_graphic())
+                // Mounts match decoded paths, so an escape could never
+                // match; and the path becomes the session cookie's Path,
+                // where `;` or `,` would start another attribute.
+                || path.contains([';', ',', '%', '?', '#'])
+            {
+                return Err(invalid(
+                    &key("path"),
+                    "a URL path like /servlet/visits: starting with /, not ending with one, \
+                     without ; , % ? #",
+                ));
+            }
+            if !prefixes.insert(path.clone()) {
+                return Err(invalid(&key("path"), "mounted twice"));
+            }
+            let named = [&mount.servlet, &mount.app, &mount.wsgi]
+                .iter()
+                .filter(|n| n.is_some())
+                .count();
+            if named != 1 {
+                return Err(invalid(
+                    &key("servlet"),
+                    "exactly one of servlet, app and wsgi names what is mounted",
+                ));
+            }
+            if let Some(name) = &mount.servlet
+                && !SERVLETS.contains(&name.as_str())
+            {
+                return Err(invalid(
+                    &key("servlet"),
+                    &format!("unknown servlet {name:?}; known: {}", SERVLETS.join(", ")),
+                ));
+            }
+            if let Some(name) = &mount.app
+                && !step02_wsgi::apps::NAMES.contains(&name.as_str())
+            {
+                return Err(invalid(
+                    &key("app"),
+                    &format!(
+                        "unknown application {name:?}; known: {}",
+                        step02_wsgi::apps::NAMES.join(", ")
+                    ),
+                ));
+            }
+            if let Some(spec) = &mount.wsgi
+                && !spec.contains(':')
+            {
+                return Err(invalid(&key("wsgi"), "module:callable, e.g. flaskapp:app"));
             }
         }
         if self.server.group.is_some() && self.server.user.is_none() {

@@ -117,6 +117,10 @@ async fn route_inner(
     protocol: Option<&'static str>,
     redirects: usize,
 ) -> Response<Body> {
+    // A mounted application owns everything under its prefix.
+    if let Some(mount) = site.mounts.find(request.uri.path()) {
+        return crate::mount::serve(&site, mount, request, body, conn).await;
+    }
     let safe = request.method == Method::GET || request.method == Method::HEAD;
     if safe && let Some(response) = site.files.fast_path(request) {
         return response;

@@ -9,7 +9,9 @@
 //! privilege drop. Part 2 adds dynamic content: CGI/1.1 scripts, PHP
 //! through php-cgi, and Server Side Includes. The pure pieces of earlier
 //! chapters are reused as they are: path confinement and the mime table
-//! from chapter 5, the environ builder from chapter 2.
+//! from chapter 5, the environ builder from chapter 2. Part 3 mounts
+//! applications at URL prefixes — servlets with sessions, chapter 2's
+//! gateway applications, Python WSGI apps.
 //!
 //! # Layout
 //!
@@ -27,6 +29,9 @@
 //! - [`privileges`] — the descriptor limit and the privilege drop.
 //! - [`cgi`] — CGI/1.1 and PHP: meta-variables, running a script, parsing
 //!   its output.
+//! - [`mount`] — chapter 2's gateway applications mounted at URL prefixes;
+//!   [`servlet`] — servlets and the session middleware; [`session`] — the
+//!   session store.
 //! - [`ssi`] — the Server Side Includes engine (parser, expressions,
 //!   evaluator), pure; [`ssi_page`] — the server's side of it.
 //!
@@ -41,7 +46,10 @@ pub mod files;
 pub mod handler;
 pub mod listing;
 pub mod log;
+pub mod mount;
 pub mod privileges;
 pub mod server;
+pub mod servlet;
+pub mod session;
 pub mod ssi;
 pub mod ssi_page;

@@ -25,6 +25,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use step01_iterative::cli::{CommonArgs, announce};
+use step02_wsgi::cli::AppArgs;
+use step02_wsgi::gateway::Application;
 use step05_threadpool::confine::Root;
 use step05_threadpool::mime::{MimeTypes, SHIPPED};
 use step06_full::access::error_line;
@@ -34,8 +36,12 @@ use step06_full::config::{Config, StderrMode};
 use step06_full::files::{Files, Kinds};
 use step06_full::handler::Dynamic;
 use step06_full::log::{Log, LogWriter, open_append, stderr_is_terminal};
+use step06_full::mount::{Mount, Mounts};
 use step06_full::privileges;
 use step06_full::server::{self, ConnectionLimits, SharedSite, Site};
+use step06_full::servlet::sessions::Sessions;
+use step06_full::servlet::{ServletApp, login::Login, visits::Visits};
+use step06_full::session::{CookieSettings, FileStore, SessionStore, SweeperHandle, spawn_sweeper};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Semaphore;
 
@@ -107,6 +113,9 @@ fn main() -> anyhow::Result<()> {
     let mut created = Vec::new();
     let access_file = open_log(&config, config.log.access.as_deref(), &mut created)?;
     let error_file = open_log(&config, config.log.error.as_deref(), &mut created)?;
+    // The session directory too: created now, so it can be given to the
+    // user we become.
+    let store = session_store(&config, &mut created)?;
     if let Some(identity) = &identity {
         let mut writable = created.clone();
         for path in [&config.log.access, &config.log.error]
@@ -150,6 +159,32 @@ fn main() -> anyhow::Result<()> {
         None,
         &format!("{} starting", step01_iterative::response::SERVER_NAME),
     ));
+    let served = serve(config, args, listeners, store, &access, &errors);
+    if let Err(e) = &served {
+        errors.write(error_line("core", "error", None, &format!("{e:#}")));
+    }
+    // The order matters: a log's writer thread ends when the last handle
+    // on it is gone, and dropping a `LogWriter` waits for that thread. So
+    // every handle first (`serve` has dropped the runtime, the site and
+    // theirs, on success and on error alike), then the writers, which
+    // flush the last lines. A `?` above this point would wait for ever.
+    drop(access);
+    drop(errors);
+    drop(access_writer);
+    drop(error_writer);
+    served
+}
+
+/// Everything from the site's construction to the end of a graceful stop.
+/// Whatever it returns, every log handle it made is gone when it returns.
+fn serve(
+    config: Config,
+    args: Args,
+    listeners: Vec<TcpListener>,
+    store: Option<Arc<dyn SessionStore>>,
+    access: &Log,
+    errors: &Log,
+) -> anyhow::Result<()> {
     let dynamic = dynamic(&config);
     if config.php.enabled && dynamic.php.is_none() {
         let message = format!(
@@ -159,11 +194,14 @@ fn main() -> anyhow::Result<()> {
         tracing::warn!("{message}");
         errors.write(error_line("php", "warn", None, &message));
     }
+    let (mounts, sweeper) = mounts(&config, store, errors)?;
     let site = SharedSite::new(Site {
         files: Arc::new(files(&config)?),
         access: access.clone(),
         errors: errors.clone(),
         dynamic: Arc::new(dynamic),
+        mounts,
+        sweeper,
     });
     let limits = ConnectionLimits {
         max_clients: config.server.max_clients,
@@ -201,16 +239,9 @@ fn main() -> anyhow::Result<()> {
         ));
     }
     errors.write(error_line("core", "notice", None, "stopped"));
-    // The order matters: a log's writer thread ends when the last handle
-    // on it is gone, and dropping a `LogWriter` waits for that thread. So:
-    // the runtime (and the connections' handles) first, then the site's
-    // and our handles, then the writers, which flush the last lines.
+    // The runtime (and the connections' handles) first, then the site.
     drop(runtime);
     drop(site);
-    drop(access);
-    drop(errors);
-    drop(access_writer);
-    drop(error_writer);
     Ok(())
 }
 
@@ -339,6 +370,96 @@ fn kinds(config: &Config) -> Kinds {
     kinds
 }
 
+// ANCHOR: mounts
+/// The file session store, if any mount keeps sessions. A directory it
+/// creates is added to `created`, to be handed to the configured user.
+fn session_store(
+    config: &Config,
+    created: &mut Vec<PathBuf>,
+) -> anyhow::Result<Option<Arc<dyn SessionStore>>> {
+    if !config.mounts.iter().any(|m| m.sessions) {
+        return Ok(None);
+    }
+    let directory = config.resolve(&config.sessions.directory);
+    if !directory.exists() {
+        created.push(directory.clone());
+    }
+    let store = FileStore::new(&directory)
+        .with_context(|| format!("sessions.directory {}", directory.display()))?;
+    Ok(Some(Arc::new(store)))
+}
+
+/// The `[[mount]]` applications, wrapped in the session middleware where
+/// asked, and the sweeper of the session store.
+fn mounts(
+    config: &Config,
+    store: Option<Arc<dyn SessionStore>>,
+    errors: &Log,
+) -> anyhow::Result<(Mounts, Option<SweeperHandle>)> {
+    let idle = Config::seconds(config.sessions.idle_timeout);
+    let mut mounted = Vec::new();
+    for mount in &config.mounts {
+        let app: Arc<dyn Application> = match (&mount.servlet, &mount.app, &mount.wsgi) {
+            (Some(servlet), _, _) => match servlet.as_str() {
+                "visits" => Arc::new(ServletApp::new(Visits)),
+                _ => Arc::new(ServletApp::new(Login)),
+            },
+            (_, app, wsgi) => {
+                let args = AppArgs {
+                    app: app.clone().unwrap_or_default(),
+                    wsgi: wsgi.clone(),
+                    pythonpath: mount.pythonpath.iter().map(|p| config.resolve(p)).collect(),
+                    validate: false,
+                };
+                match args.load() {
+                    Ok(app) => app,
+                    // The shipped configuration mounts a Flask app; a
+                    // server built without Python skips it, and says so.
+                    Err(e) if wsgi.is_some() && !cfg!(feature = "python") => {
+                        let message = format!("{} not mounted: {e}", mount.path);
+                        tracing::warn!("{message}");
+                        errors.write(error_line("mount", "warn", None, &message));
+                        continue;
+                    }
+                    Err(e) => return Err(e.context(format!("mount {}", mount.path))),
+                }
+            }
+        };
+        let app = match (&store, mount.sessions) {
+            (Some(store), true) => {
+                let cookie = CookieSettings {
+                    name: config.sessions.cookie_name.clone(),
+                    path: mount.path.clone(),
+                    secure: config.sessions.secure,
+                };
+                Arc::new(Sessions::new(app, Arc::clone(store), idle, cookie))
+            }
+            _ => app,
+        };
+        let label = [&mount.servlet, &mount.app, &mount.wsgi]
+            .into_iter()
+            .flatten()
+            .next()
+            .cloned()
+            .unwrap_or_default();
+        mounted.push(Mount {
+            prefix: mount.path.clone(),
+            label,
+            app,
+        });
+    }
+    let sweeper = match store {
+        Some(store) => Some(spawn_sweeper(
+            store,
+            idle,
+            Config::seconds(config.sessions.sweep_interval),
+        )?),
+        None => None,
+    };
+    Ok((Mounts::new(mounted), sweeper))
+}
+// ANCHOR_END: mounts
+
 /// URL directories as canonical paths under the document root; one that
 /// does not exist is left out (it can hold nothing).
 fn canonical_under_root(config: &Config, directories: &[String]) -> Vec<PathBuf> {
@@ -460,9 +581,13 @@ async fn signals(
 /// Reads the configuration again; a bad one is refused and the old one kept.
 fn reload(site: &SharedSite, args: &Args, listening: &[SocketAddr]) {
     let current = site.current();
-    let fresh = load(args).and_then(|config| Ok((files(&config)?, config)));
+    let fresh = load(args).and_then(|config| {
+        let store = session_store(&config, &mut Vec::new())?;
+        let mounted = mounts(&config, store, &current.errors)?;
+        Ok((files(&config)?, mounted, config))
+    });
     match fresh {
-        Ok((files, config)) => {
+        Ok((files, (mounts, sweeper), config)) => {
             if config.server.listen != listening {
                 current.errors.write(error_line(
                     "core",
@@ -476,6 +601,8 @@ fn reload(site: &SharedSite, args: &Args, listening: &[SocketAddr]) {
                 access: current.access.clone(),
                 errors: current.errors.clone(),
                 dynamic: Arc::new(reloaded_dynamic(&config, &current.dynamic)),
+                mounts,
+                sweeper,
             });
             current.access.reopen();
             current.errors.reopen();

@@ -39,6 +39,8 @@ use tokio::sync::{Semaphore, watch};
 use crate::files::{Body, Files};
 use crate::handler::{Conn, Dynamic, RequestBody};
 use crate::log::Log;
+use crate::mount::Mounts;
+use crate::session::SweeperHandle;
 
 /// Everything a request needs; replaced whole on reload.
 pub struct Site {
@@ -50,6 +52,11 @@ pub struct Site {
     pub errors: Log,
     /// CGI, PHP and SSI settings.
     pub dynamic: Arc<Dynamic>,
+    /// Applications mounted at URL prefixes (servlets, chapter 2's apps,
+    /// WSGI).
+    pub mounts: Mounts,
+    /// Deletes expired sessions in the background while the site lives.
+    pub sweeper: Option<SweeperHandle>,
 }
 
 /// The current site, shared by every connection and swapped on reload.

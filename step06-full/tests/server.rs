@@ -615,3 +615,27 @@ fn host_rules_are_enforced() {
     let old = send(server.addr(), b"GET /hello.txt HTTP/1.0\r\n\r\n").unwrap();
     assert_eq!(old.status, 200);
 }
+
+#[test]
+fn a_failure_after_the_logs_start_ends_the_process_and_is_logged() {
+    // The logs' writer threads are running by the time the mime table is
+    // read: a failure then must still end the process, not leave it
+    // waiting for a log thread that waits for it.
+    let setup = Setup::new("mime_types = \"/no/such/mime.types\"");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_step06-full"))
+        .args(["--config", setup.path("stepwise.toml").to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let exited = eventually(Duration::from_secs(10), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(exited, "the server hung after a start-up error");
+    let log = fs::read_to_string(setup.path("logs/error.log")).unwrap();
+    assert!(log.contains("/no/such/mime.types"), "{log}");
+}
