@@ -9,9 +9,13 @@
 //!   request heads, whole and arriving in pieces.
 //! - `confinement` — chapter 5's path confinement on ordinary and hostile
 //!   paths (the security boundary must stay cheap, or it will be skipped).
-//!
-//! The end-to-end comparison of every chapter's server lives in each
-//! chapter's `book/transcripts/chNN/perf.sh` for now.
+//! - `models` — every chapter's concurrency model end to end over loopback:
+//!   each server's own binary, started once per workload, driven by the
+//!   workspace's `loadgen` with 1, 8 and 64 clients on a tiny
+//!   response, a 1 KiB and a 1 MB static file, and a mix with one slow
+//!   client (head-of-line blocking). Reported as requests/s. Chapter 5's
+//!   and 6's comparison with nginx and lighttpd stays in
+//!   `book/transcripts/chNN/perf.sh` (it needs `wrk` and those servers).
 
 use std::time::Duration;
 
@@ -55,13 +59,36 @@ pub const PATHS: [(&str, &str); 6] = [
     ("encoded-slash", "/a%2f..%2f..%2fetc%2fpasswd"),
 ];
 
+/// Whether the full profile was asked for (`STEPWISE_BENCH_FULL` set).
+pub fn full() -> bool {
+    std::env::var_os("STEPWISE_BENCH_FULL").is_some()
+}
+
 /// How long criterion measures each benchmark: short by default so
-/// `cargo bench -p benches` finishes in about a minute; the full profile
-/// with `STEPWISE_BENCH_FULL=1`.
+/// `cargo bench -p benches` finishes in a few minutes (most of it the
+/// end-to-end `models`); the full profile with `STEPWISE_BENCH_FULL=1`.
 pub fn measurement_time() -> Duration {
-    if std::env::var_os("STEPWISE_BENCH_FULL").is_some() {
+    if full() {
         Duration::from_secs(5)
     } else {
         Duration::from_millis(500)
     }
+}
+
+/// How long an end-to-end benchmark warms up (the server's caches, the
+/// kernel's socket buffers) before criterion measures: criterion's default
+/// of 3 s would be most of a quick run.
+pub fn warm_up_time() -> Duration {
+    if full() {
+        Duration::from_secs(2)
+    } else {
+        Duration::from_millis(200)
+    }
+}
+
+/// Samples per end-to-end benchmark: criterion's minimum (10) by default,
+/// 30 in the full profile. Each sample is a whole load-generator run, so
+/// criterion's default of 100 would mostly measure thread start-up.
+pub fn end_to_end_samples() -> usize {
+    if full() { 30 } else { 10 }
 }
