@@ -16,6 +16,13 @@
 //!   client (head-of-line blocking). Reported as requests/s. Chapter 5's
 //!   and 6's comparison with nginx and lighttpd stays in
 //!   `book/transcripts/chNN/perf.sh` (it needs `wrk` and those servers).
+//!
+//! One binary sits beside them: `compare` (`src/bin/compare.rs`, `cargo run
+//! --release -p benches --bin compare`) starts every chapter's server, and
+//! nginx and lighttpd when they are installed, drives each with `loadgen`
+//! on the same workloads (static files, a tiny response, CGI, PHP, 10,000
+//! idle connections) and prints Markdown tables with the ratios to nginx
+//! and lighttpd. It is not a criterion benchmark and CI does not run it.
 
 use std::time::Duration;
 

@@ -1,10 +1,13 @@
 //! Static files under hyper: the chapter 5 rules, plus everything a real
 //! file server adds.
 //!
-//! [`Files::serve`] answers a GET or HEAD from the document root:
+//! [`Files::locate`] resolves a request's path under the document root,
+//! and [`Files::respond`] answers a GET or HEAD with what it found (the
+//! handler sends scripts and SSI pages elsewhere):
 //!
 //! 1. methods: GET and HEAD; the other standard methods get 405 with
-//!    `Allow: GET, HEAD`; a method HTTP does not define gets 501;
+//!    `Allow: GET, HEAD`; a method HTTP does not define gets 501
+//!    ([`Files::refuse_method`]);
 //! 2. confinement: chapter 5's [`confine`] functions, unchanged — decode
 //!    once, no dot-segments, stay under the canonical root, check the open
 //!    file;
@@ -16,8 +19,12 @@
 //! 6. the body: from the cache ([`crate::cache`]) or read into it when
 //!    small, streamed from disk when large.
 //!
+//! Part 2 adds [`Kinds`]: which files are CGI scripts, PHP pages or SSI
+//! documents, and the walk that finds a script with a path after it.
+//!
 //! File-system calls block, so they run on tokio's blocking pool
-//! (`spawn_blocking`), never on the threads that drive connections.
+//! (`spawn_blocking`), never on the threads that drive connections (the
+//! one exception, the cache's fast path, says why).
 
 use std::ffi::OsString;
 use std::fs::File;

@@ -1,11 +1,13 @@
 //! The handler: which part of the server answers a request.
 //!
 //! Part 1's server had one kind of answer, a file. Part 2 adds three kinds
-//! of *dynamic* content, and this file routes between them once the path
-//! has been resolved (and confined) by [`Files::locate`]:
+//! of *dynamic* content, and part 3 applications mounted at URL prefixes;
+//! this file routes between them, mounts first, then by what
+//! [`Files::locate`] resolved (and confined) the path to:
 //!
 //! | found                         | answered by                          |
 //! |-------------------------------|--------------------------------------|
+//! | a path under a `[[mount]]`    | its application ([`crate::mount`])   |
 //! | a cached file (GET/HEAD)      | [`Files::fast_path`], on the spot    |
 //! | a CGI script, any method      | [`crate::cgi::process`], a process   |
 //! | a PHP page, any method        | the same, with php-cgi as program    |

@@ -81,7 +81,7 @@ impl Mounts {
     }
 
     /// The mount whose prefix `path` (the raw request path) lies under,
-    /// once decoded and normalised ([`canonical_path`]). A prefix matches
+    /// once decoded and normalised (`canonical_path`). A prefix matches
     /// whole segments only: `/py` takes `/py`, `/py/x` and `/p%79/x`,
     /// never `/python` or `/py/../x`. A path that cannot be normalised is
     /// under no mount: the file handler answers it with the right error.

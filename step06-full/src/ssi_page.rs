@@ -1,7 +1,7 @@
 //! Serving an SSI page: the server's side of the [`crate::ssi`] engine.
 //!
 //! The engine is pure and synchronous; it reaches the world through its
-//! [`Host`] trait. [`PageHost`] is that world: `include virtual` is a real
+//! [`Host`] trait. `PageHost` is that world: `include virtual` is a real
 //! GET sub-request through the whole server (static files, CGI and PHP
 //! with `SERVER_PROTOCOL=INCLUDED`), `include file` and `fsize` read under
 //! the document root with the same confinement as any request, `exec`
