@@ -738,6 +738,25 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
         .boxed()
 }
 
+/// A body whose frames arrive through `receiver`, from a task or thread
+/// still producing them; an `Err` frame cuts the response short.
+pub fn channel_body(receiver: tokio::sync::mpsc::Receiver<io::Result<Frame<Bytes>>>) -> Body {
+    let frames = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|frame| (frame, receiver))
+    });
+    StreamBody::new(frames).boxed()
+}
+
+/// Sends `reason` on the status line of `response` instead of the
+/// standard phrase, when it differs and hyper can send it.
+pub fn set_reason<B>(response: &mut Response<B>, reason: &str) {
+    if response.status().canonical_reason() != Some(reason)
+        && let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(reason.as_bytes().to_vec())
+    {
+        response.extensions_mut().insert(phrase);
+    }
+}
+
 /// An empty body.
 pub fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed()

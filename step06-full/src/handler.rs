@@ -197,6 +197,13 @@ async fn route_inner(
 /// The request a local redirect turns into: a GET of `target` with the
 /// original headers, minus those that described the original body.
 fn redirected(original: &Parts, target: &http::uri::PathAndQuery) -> Parts {
+    bodiless_get(original, http::Uri::from(target.clone()))
+}
+
+/// A GET of `uri` made on behalf of `original` (a local redirect, an SSI
+/// include): its version and headers, minus those that described its
+/// body, since the new request has none.
+pub fn bodiless_get(original: &Parts, uri: http::Uri) -> Parts {
     let mut headers: HeaderMap = original.headers.clone();
     for name in [
         http::header::CONTENT_LENGTH,
@@ -207,7 +214,7 @@ fn redirected(original: &Parts, target: &http::uri::PathAndQuery) -> Parts {
     }
     let mut request = http::Request::new(());
     *request.method_mut() = Method::GET;
-    *request.uri_mut() = http::Uri::from(target.clone());
+    *request.uri_mut() = uri;
     *request.version_mut() = original.version;
     *request.headers_mut() = headers;
     request.into_parts().0

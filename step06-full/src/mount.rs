@@ -32,7 +32,6 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Response, StatusCode};
-use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use step01_iterative::response::SERVER_NAME;
@@ -343,20 +342,11 @@ fn respond(started: Started, chunks: mpsc::Receiver<Chunk>, head_only: bool) -> 
         _ if head_only => crate::files::empty(),
         // hyper sends a whole body with its Content-Length.
         Some(bytes) => crate::files::full(bytes),
-        None => {
-            let frames = futures_util::stream::unfold(chunks, |mut chunks| async move {
-                chunks.recv().await.map(|chunk| (chunk, chunks))
-            });
-            StreamBody::new(frames).boxed()
-        }
+        None => crate::files::channel_body(chunks),
     };
     let mut response = Response::new(body);
     *response.status_mut() = head.status;
-    if head.status.canonical_reason() != Some(head.reason.as_ref())
-        && let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(head.reason.as_bytes().to_vec())
-    {
-        response.extensions_mut().insert(phrase);
-    }
+    crate::files::set_reason(&mut response, &head.reason);
     let headers = response.headers_mut();
     headers.insert(http::header::SERVER, HeaderValue::from_static(SERVER_NAME));
     for (name, value) in head.headers {

@@ -211,18 +211,7 @@ impl PageHost {
         let uri: http::Uri = absolute
             .parse()
             .map_err(|e| format!("{url} is not a URL path: {e}"))?;
-        let mut request = http::Request::new(());
-        *request.uri_mut() = uri;
-        *request.version_mut() = self.request.version;
-        *request.headers_mut() = self.request.headers.clone();
-        for name in [
-            header::CONTENT_LENGTH,
-            header::CONTENT_TYPE,
-            header::TRANSFER_ENCODING,
-        ] {
-            request.headers_mut().remove(name);
-        }
-        Ok(request.into_parts().0)
+        Ok(handler::bodiless_get(&self.request, uri))
     }
 
     /// A file named relative to `current`'s directory, confined to the

@@ -38,7 +38,6 @@ use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Response, StatusCode};
-use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use nix::sys::signal::{Signal, killpg};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
@@ -288,11 +287,7 @@ async fn answer(
 
     let mut response = Response::new(files::empty());
     *response.status_mut() = status;
-    if status.canonical_reason() != Some(reason.as_str())
-        && let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(reason.into_bytes())
-    {
-        response.extensions_mut().insert(phrase);
-    }
+    files::set_reason(&mut response, &reason);
     let out = response.headers_mut();
     if !invocation.nph {
         out.insert(header::SERVER, HeaderValue::from_static(SERVER_NAME));
@@ -495,10 +490,7 @@ fn stream_rest(
             }
         }
     });
-    let frames = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|frame| (frame, receiver))
-    });
-    StreamBody::new(frames).boxed()
+    files::channel_body(receiver)
 }
 // ANCHOR_END: stream_rest
 
