@@ -23,8 +23,13 @@
 //! on the same workloads (static files, a tiny response, CGI, PHP, 10,000
 //! idle connections) and prints Markdown tables with the ratios to nginx
 //! and lighttpd. It is not a criterion benchmark and CI does not run it.
+//!
+//! [`charts`] draws the runner's results as SVG (`compare --charts DIR`, or
+//! `cargo run -p benches --bin charts -- RESULTS.json DIR` for a saved run).
 
 use std::time::Duration;
+
+pub mod charts;
 
 /// A request as curl sends it.
 pub const SMALL: &[u8] =

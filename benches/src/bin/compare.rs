@@ -5,6 +5,7 @@
 //! cargo run --release -p benches --bin compare                               # everything (a few minutes)
 //! cargo run --release -p benches --bin compare -- --duration 1 --idle 1000   # a smoke run
 //! cargo run --release -p benches --bin compare -- --only idle --server step06 --out idle.md
+//! cargo run --release -p benches --bin compare -- --out r.md --json r.json --charts charts/
 //! ```
 //!
 //! For each workload (a table), each server that can serve it is started
@@ -201,6 +202,9 @@ struct Args {
     /// Also write the results as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Also draw one SVG chart per table into DIR (see `benches::charts`).
+    #[arg(long, value_name = "DIR")]
+    charts: Option<PathBuf>,
     /// Keep the temporary directory (configurations, servers' logs) and
     /// print its path.
     #[arg(long)]
@@ -2372,10 +2376,17 @@ fn main() -> Result<()> {
             stdout.flush()?;
         }
     }
+    let json = json(&header, &results);
     if let Some(path) = &ctx.args.json {
-        fs::write(path, json(&header, &results))
-            .with_context(|| format!("write {}", path.display()))?;
+        fs::write(path, &json).with_context(|| format!("write {}", path.display()))?;
         eprintln!("compare: wrote {}", path.display());
+    }
+    if let Some(dir) = &ctx.args.charts {
+        for path in benches::charts::write_charts(&json, dir)
+            .with_context(|| format!("draw the charts into {}", dir.display()))?
+        {
+            eprintln!("compare: wrote {}", path.display());
+        }
     }
     *TEMP_DIR.lock().unwrap_or_else(PoisonError::into_inner) = None;
     if ctx.args.keep_temp {
