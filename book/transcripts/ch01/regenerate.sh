@@ -7,94 +7,36 @@
 #
 #     book/transcripts/ch01/regenerate.sh
 #
-# How the sessions stay exact and still read as the book's:
-# - The server listens on a free port (`-p 0`). The commands are written, and
-#   run, with the book's port 8080: `curl` is wrapped with `--connect-to` so
-#   it reaches the real port while sending exactly the bytes a reader's curl
-#   sends to 127.0.0.1:8080 (same Host header, so the same Content-Length).
-#   `raw` connects to the real port. Any other mention of the real port in
-#   the output is rewritten to 8080.
-# - Date headers become `Date: <date>`, log timestamps `<time>`, timings are
-#   rounded to whole seconds, and carriage returns that the terminal would
-#   not show are removed (the sessions that show CRLF print them as `\r\n`).
-# - Needs: cargo, curl, bash (for /dev/tcp), ss (iproute2), GNU sed, awk.
+# How the sessions stay exact and still read as the book's: the helpers and
+# conventions shared by every chapter are in ../lib.sh (a free port shown as
+# 8080, dates and log timestamps rewritten, every server stopped on exit).
+# This chapter's commands are written, and run, with the book's port 8080:
+# lib.sh's `curl` reaches the real port while sending exactly the bytes a
+# reader's curl sends to 127.0.0.1:8080 (same Host header, so the same
+# Content-Length), and `raw` connects to the real port. Timings are rounded
+# to whole seconds, and the sessions that show CRLF print it as `\r\n`.
+#
+# Needs: cargo, curl, bash (for /dev/tcp), ss (iproute2), setsid
+# (util-linux), GNU sed, awk, perl.
 set -euo pipefail
-
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../../.." && pwd)"
-cd "$root"
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
 
 cargo build --quiet -p step01-iterative
-bin="${CARGO_TARGET_DIR:-$root/target}/debug/step01-iterative"
+bin="$work/step01-iterative"
+cp "$target/debug/step01-iterative" "$bin"
 
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-    # Stop only what this script started.
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-# start_server NAME ARGS...: starts the binary on a free port and sets PORT
-# and SERVER_PID; its stdout and stderr go to $work/NAME.out and NAME.err.
+# start_server NAME ARGS...: starts the binary on a free port (lib.sh's
+# launch); its stdout and stderr go to $work/NAME.out and NAME.err.
 start_server() {
     local name="$1"
     shift
-    NO_COLOR=1 "$bin" -p 0 "$@" >"$work/$name.out" 2>"$work/$name.err" &
-    SERVER_PID=$!
-    pids+=("$SERVER_PID")
-    local line=""
-    for _ in $(seq 100); do
-        line="$(head -n 1 "$work/$name.out" 2>/dev/null || true)"
-        [[ "$line" == "Listening on http://"* ]] && break
-        sleep 0.1
-    done
-    [[ "$line" == "Listening on http://"* ]] || {
-        echo "server did not start" >&2
-        exit 1
-    }
-    PORT="${line##*:}"
+    launch "$name" "$bin" -p 0 "$@"
 }
 
-# timed COMMAND...: runs a command, then prints its wall-clock time the way
-# bash's `time` does, rounded to whole seconds (user and sys are left out).
-timed() {
-    local start end
-    start=$(date +%s.%N)
-    "$@"
-    end=$(date +%s.%N)
-    awk -v a="$start" -v b="$end" 'BEGIN { printf "\nreal\t0m%.0fs\n", b - a }'
-}
-
-# The helpers the chapter's commands use, aimed at the real port.
-curl() { command curl --connect-to "127.0.0.1:8080:127.0.0.1:$PORT" "$@"; }
-raw() {
-    exec 3<>"/dev/tcp/127.0.0.1/$PORT"
-    cat >&3
-    cat <&3
-    exec 3<&-
-}
-
-normalise() {
-    tr -d '\r' |
-        sed -E \
-            -e '/^\* Connecting to (hostname|port): /d' \
-            -e 's/(Date: )[A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT/\1<date>/' \
-            -e 's/^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z/<time>/' \
-            -e "s/\\b$PORT\\b/8080/g"
-}
-
-# shot FILE COMMAND: appends `$ COMMAND` and its normalised output to FILE.
-# The command is run exactly as written (with the helpers above).
-shot() {
-    local file="$here/$1" command="$2"
-    printf '$ %s\n' "$command" >>"$file"
-    eval "$command" 2>&1 | normalise >>"$file"
-}
+# Each file is written afresh.
+fresh
 
 # Sessions against one server, in the order the chapter shows them.
 start_server main
@@ -106,30 +48,23 @@ start_server main
 
 {
     echo "\$ ss -ltn 'sport = :8080'"
-    # ss aligns its columns; keep them aligned after the port is shortened.
-    ss -ltn "sport = :$PORT" | sed -E "s/:$PORT( +)/:8080 \\1/"
+    # ss aligns its columns; normalise keeps them aligned.
+    ss -ltn "sport = :$PORT" | normalise
 } >"$here/backlog.txt"
 
-: >"$here/echo.txt"
 shot echo.txt "curl -sv http://127.0.0.1:8080/echo"
 
-: >"$here/echo-bytes.txt"
 shot echo-bytes.txt "curl -s -i --raw http://127.0.0.1:8080/echo | sed 's/\\r\$/\\\\r\\\\n/'"
 
-: >"$here/post.txt"
 shot post.txt "curl -s -i --raw -d 'hello world' http://127.0.0.1:8080/echo | sed 's/\\r\$/\\\\r\\\\n/'; echo"
 
-: >"$here/head.txt"
 shot head.txt "printf 'HEAD / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n' | raw"
 shot head.txt "curl -s http://127.0.0.1:8080/ | wc -c"
 
-: >"$here/garbage.txt"
 shot garbage.txt "printf 'GARBAGE\\r\\n\\r\\n' | raw"
 
-: >"$here/split.txt"
 shot split.txt "{ printf 'GET /echo HT'; sleep 1; printf 'TP/1.1\\r\\nHost: x\\r\\n\\r\\n'; } | raw"
 
-: >"$here/limits.txt"
 for request in \
     "'GET / HTTP/1.1\\r\\n\\r\\n'" \
     "'POST /echo HTTP/1.1\\r\\nHost: x\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n0\\r\\n\\r\\n'" \
@@ -142,7 +77,6 @@ for request in \
 done
 
 # A request that never finishes: the server gives up after READ_TIMEOUT.
-: >"$here/timeout.txt"
 {
     echo "\$ time (printf 'GET / HTTP/1.1\\r\\nHost: x\\r\\n' | raw | sed -n 1p)"
     timed_request() { printf 'GET / HTTP/1.1\r\nHost: x\r\n' | raw | sed -n 1p | normalise; }
@@ -188,8 +122,7 @@ done
     exec 3<&-
 } >"$here/idle.txt"
 
-kill "$SERVER_PID"
-wait "$SERVER_PID" || true
+stop_server TERM
 
 # Ctrl-C while a request is in progress: the request is finished, then the
 # server stops. (Ctrl-C sends SIGINT; the script sends it with kill.)
@@ -199,8 +132,7 @@ sleeper=$!
 sleep 0.5
 kill -INT "$SERVER_PID"
 wait "$sleeper"
-status=0
-wait "$SERVER_PID" || status=$?
+wait_server
 {
     echo '# terminal 1:'
     echo '$ cargo run -p step01-iterative -- -v'
@@ -208,7 +140,7 @@ wait "$SERVER_PID" || status=$?
     echo '^C'
     normalise <"$work/shutdown.err"
     echo '$ echo $?'
-    echo "$status"
+    echo "$STATUS"
     echo
     echo '# terminal 2, started before the Ctrl-C:'
     echo "\$ curl 'http://127.0.0.1:8080/sleep?ms=2000'"

@@ -8,137 +8,52 @@
 #
 #     book/transcripts/ch02/regenerate.sh
 #
-# The conventions are chapter 1's (book/transcripts/ch01/regenerate.sh):
-# - Each server listens on a free port (`-p 0`); the script reads the port
-#   from the first line it prints, `Listening on http://ADDR`. The commands
-#   are written, and run, with the book's port 8080: `curl` is wrapped with
-#   `--connect-to` so it reaches the real port while sending exactly the
-#   bytes a reader's curl sends to 127.0.0.1:8080 (same Host header). `raw`
-#   connects to the real port. Any other mention of the real port in the
-#   output is rewritten to 8080.
-# - What changes from run to run is rewritten: Date headers become
-#   `Date: <date>`, log timestamps `<time>`, the client's port in the
-#   environ `REMOTE_PORT=51000`, the timing middleware's measurements
-#   `<t>ms`, the thread id in a panic message `<tid>`, and wall-clock times
-#   are rounded to whole seconds. Carriage returns that a terminal would not
-#   show are removed (the sessions that show CRLF print them as `\r\n`).
-# - Servers run with RUST_BACKTRACE unset, so a panic prints the two lines a
-#   reader sees by default, not a backtrace.
-# - Every server the script starts is stopped when it exits (trap on EXIT).
-# - Needs: cargo, curl, bash (for /dev/tcp), GNU sed, awk.
+# The conventions are chapter 1's, and the helpers lib.sh's (../lib.sh):
+# - Each server listens on a free port (`-p 0`). The commands are written,
+#   and run, with the book's port 8080: lib.sh's `curl` reaches the real
+#   port while sending exactly the bytes a reader's curl sends to
+#   127.0.0.1:8080 (same Host header). `raw` connects to the real port.
+# - Besides what lib.sh rewrites (dates, log timestamps, the port, the
+#   timing middleware's `<t>ms`), the client's port in the environ becomes
+#   `REMOTE_PORT=51000`, the timing middleware's header `<t>ms`, and the
+#   thread id in a panic message `<tid>`; wall-clock times are rounded to
+#   whole seconds. The sessions that show CRLF print it as `\r\n`.
+# - Servers run without RUST_BACKTRACE (lib.sh's SERVER_ENV), so a panic
+#   prints the two lines a reader sees by default, not a backtrace.
+# - Needs: cargo, curl, bash (for /dev/tcp), setsid (util-linux), GNU sed,
+#   awk, perl.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../../.." && pwd)"
-cd "$root"
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
 
 cargo build --quiet -p step02-wsgi
-bin="${CARGO_TARGET_DIR:-$root/target}/debug/step02-wsgi"
+bin="$work/step02-wsgi"
+cp "$target/debug/step02-wsgi" "$bin"
 
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-    # Stop only what this script started.
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-# start_server NAME ARGS...: starts the binary on a free port and sets PORT
-# and SERVER_PID; its stdout and stderr go to $work/NAME.out and NAME.err.
+# start_server NAME ARGS...: starts the binary on a free port (lib.sh's
+# launch); its stdout and stderr go to $work/NAME.out and NAME.err.
 start_server() {
     local name="$1"
     shift
-    env -u RUST_BACKTRACE NO_COLOR=1 "$bin" -p 0 "$@" >"$work/$name.out" 2>"$work/$name.err" &
-    SERVER_PID=$!
-    pids+=("$SERVER_PID")
-    local line=""
-    for _ in $(seq 100); do
-        line="$(head -n 1 "$work/$name.out" 2>/dev/null || true)"
-        [[ "$line" == "Listening on http://"* ]] && break
-        sleep 0.1
-    done
-    [[ "$line" == "Listening on http://"* ]] || {
-        echo "server did not start" >&2
-        exit 1
-    }
-    PORT="${line##*:}"
+    launch "$name" "$bin" -p 0 "$@"
 }
 
-# stop_server: what Ctrl-C does (SIGINT), then waits for the exit.
-stop_server() {
-    kill -INT "$SERVER_PID"
-    wait "$SERVER_PID" || true
-    # It is gone: the cleanup must not signal a PID that may be reused.
-    local kept=() pid
-    for pid in "${pids[@]}"; do
-        [[ "$pid" == "$SERVER_PID" ]] || kept+=("$pid")
-    done
-    pids=("${kept[@]}")
-}
-
-# timed COMMAND...: runs a command, then prints its wall-clock time the way
-# bash's `time` does, rounded to whole seconds (user and sys are left out).
-timed() {
-    local start end
-    start=$(date +%s.%N)
-    "$@"
-    end=$(date +%s.%N)
-    awk -v a="$start" -v b="$end" 'BEGIN { printf "\nreal\t0m%.0fs\n", b - a }'
-}
-
-# The helpers the chapter's commands use, aimed at the real port.
-curl() { command curl --connect-to "127.0.0.1:8080:127.0.0.1:$PORT" "$@"; }
-raw() {
-    exec 3<>"/dev/tcp/127.0.0.1/$PORT"
-    cat >&3
-    cat <&3
-    exec 3<&-
-}
-
-normalise() {
-    tr -d '\r' |
-        sed -E \
-            -e '/^\* Connecting to (hostname|port): /d' \
-            -e 's/(Date: )[A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT/\1<date>/' \
-            -e 's/^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z/<time>/' \
-            -e 's/^REMOTE_PORT=[0-9]+$/REMOTE_PORT=51000/' \
-            -e 's/(X-Response-Time: )[0-9.]+ms/\1<t>ms/' \
-            -e 's/( took )[0-9.]+ms/\1<t>ms/' \
-            -e "s/^(thread '[^']*' )\\([0-9]+\\)/\\1(<tid>)/" \
-            -e "s/\\b$PORT\\b/8080/g"
-}
-
-# shot FILE COMMAND: appends `$ COMMAND` and its normalised output to FILE.
-# The command is run exactly as written (with the helpers above).
-shot() {
-    local file="$here/$1" command="$2"
-    printf '$ %s\n' "$command" >>"$file"
-    eval "$command" 2>&1 | normalise >>"$file"
-}
-
-# announce FILE NAME HEADING COMMAND: appends the command that started
-# server NAME and the lines it printed, as terminal 1 saw them.
-announce() {
-    local file="$here/$1" name="$2" heading="$3" command="$4"
-    {
-        echo "$heading"
-        printf '$ %s\n' "$command"
-        normalise <"$work/$name.out"
-        echo '# terminal 2:'
-    } >>"$file"
-}
+TIDY=(
+    -e 's/^REMOTE_PORT=[0-9]+$/REMOTE_PORT=51000/'
+    -e 's/(X-Response-Time: )[0-9.]+ms/\1<t>ms/'
+    -e "s/^(thread '[^']*' )\\([0-9]+\\)/\\1(<tid>)/"
+)
 
 # Each file is written afresh.
-rm -f -- "$here"/*.txt
+fresh
 
 # --- The hello application ----------------------------------------------
 
 start_server hello --app hello
 announce three-apps.txt hello "# terminal 1:" "cargo run -p step02-wsgi -- --app hello"
+say three-apps.txt "# terminal 2:"
 shot three-apps.txt "curl -s http://127.0.0.1:8080/"
 
 shot hello-raw.txt "curl -s -i --raw http://127.0.0.1:8080/ | sed 's/\\r\$/\\\\r\\\\n/'"
@@ -148,6 +63,7 @@ stop_server
 
 start_server environ --app environ
 announce three-apps.txt environ "# terminal 1, after Ctrl-C:" "cargo run -p step02-wsgi -- --app environ"
+say three-apps.txt "# terminal 2:"
 shot three-apps.txt "curl -s 'http://127.0.0.1:8080/any/path?x=1' | head -n 4"
 
 shot environ.txt "curl -s 'http://127.0.0.1:8080/a%20b/c?x=1&y=%41' \\
@@ -181,6 +97,7 @@ stop_server
 
 start_server framework
 announce three-apps.txt framework "# terminal 1, after Ctrl-C:" "cargo run -p step02-wsgi -- --app framework"
+say three-apps.txt "# terminal 2:"
 shot three-apps.txt "curl -s http://127.0.0.1:8080/hello/reader"
 
 shot chunked-form.txt "curl -s -H 'Transfer-Encoding: chunked' -d 'name=Ann&message=sent+in+chunks' http://127.0.0.1:8080/form"

@@ -8,13 +8,14 @@
 #
 #     book/transcripts/ch03/regenerate.sh
 #
-# The conventions are chapter 2's (book/transcripts/ch02/regenerate.sh):
+# The conventions are chapter 2's, and the helpers lib.sh's (../lib.sh):
 # - Each server listens on a free port (`-p 0`, added to the command the
 #   chapter shows); the script reads the port from the first line it prints,
 #   `Listening on http://ADDR`. The commands are written with the book's port
-#   8080 and run with 8080 replaced by the real port; any other mention of the
-#   real port in the output becomes 8080, and the `-p 0` is left out of the
-#   command lines `ps` prints.
+#   8080 and run with 8080 replaced by the real port (lib.sh's `expand`,
+#   redefined here); any other mention of the real port in the output
+#   becomes 8080, and the `-p 0` is left out of the command lines `ps`
+#   prints.
 # - Each server runs on a terminal of its own, as in the reader's terminal 1:
 #   it is started under `script`, which gives it a pseudo-terminal for its
 #   standard input, output and error and makes it the leader of a new session
@@ -30,23 +31,23 @@
 #   what they find on the reader's machine. `pgrep -o` is the oldest, the
 #   parent; `pgrep -n` the newest, the latest child. `cargo run -q -p loadgen
 #   -- ARGS` runs a copy of the load client with ARGS.
-# - What changes from run to run is rewritten: log timestamps become
-#   `<time>`, the load client's times and rates `<t>` and `<r>`, file dates
+# - Besides what lib.sh rewrites (log timestamps, the load client's times
+#   and rates, colour codes, carriage returns), file dates
 #   in `ls -l` `<date>`, the owner and group of those files `ann ann` (the
 #   reader's own), the terminal `/dev/pts/0`, a resident size `<n> kB`.
 #   Socket inode numbers become 81001, 81002, … and PIDs (and thread IDs)
 #   4242, 4243, … each in the order it first appears in the whole run, so
 #   that the same socket or process keeps its number from file to file; the
 #   shell a server was started from is 3800. In a row of `ps`, a rewritten
-#   PID keeps its column's width. Colour codes and carriage returns that a
-#   terminal would not show are removed.
+#   PID keeps its column's width.
 # - curl runs through a small wrapper on PATH (so that `timeout curl` finds it
 #   too) that adds --no-buffer, as on a terminal: writing into a file it
 #   would otherwise hold the body back, and lose it when `timeout` ends it.
 # - Every server the script starts is stopped by the PID of the binary itself
-#   (SIGTERM to its process group, children included), and the trap on EXIT
-#   kills each group still there: no server, child or zombie parent is left
-#   behind. The zombies of a stopped server are reaped by init.
+#   (SIGTERM to its process group, children included: lib.sh's stop_group),
+#   and lib.sh's trap on EXIT kills each group still there: no server, child
+#   or zombie parent is left behind. The zombies of a stopped server are
+#   reaped by init.
 # - The Flask session (python.txt) is regenerated only when the virtualenv of
 #   the README's one-time setup exists (`.venv-wsgi`); otherwise the file is
 #   left as it was.
@@ -55,27 +56,9 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../../.." && pwd)"
-cd "$root"
-target="${CARGO_TARGET_DIR:-$root/target}"
-
-work="$(mktemp -d)"
-jobs_started=() # the `script` processes this script started, to wait for
-groups=()       # the process groups of the servers (their PIDs)
-cleanup() {
-    local group job
-    for group in "${groups[@]}"; do
-        # Only a group whose leader is still one of ours (or its zombie).
-        if [[ "$(cat "/proc/$group/comm" 2>/dev/null || true)" == step03-fork ]]; then
-            kill -KILL -- "-$group" 2>/dev/null || true
-        fi
-    done
-    for job in "${jobs_started[@]}"; do
-        wait "$job" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
+STOP_SIGNAL=TERM
 
 # --- The binaries -------------------------------------------------------------
 
@@ -97,10 +80,12 @@ cp "$target/debug/step03-fork" "$target/debug/stepwise-load" "$run_dir/target/de
 # --- Starting and stopping servers ----------------------------------------------
 
 # launch NAME DIR COMMAND: runs the shell command COMMAND from DIR on a
-# terminal of its own (see above) and waits until it listens. Sets PORT,
-# SERVER_PID (the binary, which leads its own session and process group) and
-# JOB (the `script` process holding its terminal). Everything the server
-# writes, stdout and stderr, goes to $work/NAME.out.
+# terminal of its own (see above) and waits until it listens. This chapter's
+# own, in place of lib.sh's, which starts servers without a terminal; it
+# sets the same variables: PORT, SERVER_PID and GROUP (the binary, which
+# leads its own session and process group) and JOB (the `script` process
+# holding its terminal). Everything the server writes, stdout and stderr,
+# goes to $work/NAME.out.
 launch() {
     local name="$1" dir="$2" command="$3"
     (
@@ -114,47 +99,32 @@ launch() {
             SHELL=/bin/sh script -qefc "exec $command" /dev/null
     ) </dev/null >"$work/$name.out" 2>&1 &
     JOB=$!
-    jobs_started+=("$JOB")
+    await "$JOB"
     SERVER_PID=""
-    local line=""
+    local port=""
     for _ in $(seq 300); do
         [[ -n "$SERVER_PID" ]] || SERVER_PID="$(command pgrep -P "$JOB" || true)"
-        line="$(head -n 1 "$work/$name.out" 2>/dev/null | tr -d '\r' || true)"
-        [[ -n "$SERVER_PID" && "$line" == "Listening on http://"* ]] && break
+        port="$(listening_port "$work/$name.out")"
+        [[ -n "$SERVER_PID" && -n "$port" ]] && break
         sleep 0.1
     done
-    [[ -n "$SERVER_PID" && "$line" == "Listening on http://"* ]] || {
+    [[ -n "$SERVER_PID" && -n "$port" ]] || {
         echo "server $name did not start:" >&2
         cat "$work/$name.out" >&2
         exit 1
     }
-    groups+=("$SERVER_PID")
-    PORT="${line##*:}"
+    GROUP="$SERVER_PID"
+    own_group "$GROUP"
+    PORT="$port"
     # The shell of terminal 1, in the reader's session.
     echo "pid $JOB 3800" >>"$work/ids"
 }
 
-# forget_server: the server is gone; the cleanup must not signal its PID,
-# which may be reused.
-forget_server() {
-    wait "$JOB" 2>/dev/null || true
-    local kept=() group
-    for group in "${groups[@]}"; do
-        [[ "$group" == "$SERVER_PID" ]] || kept+=("$group")
-    done
-    groups=("${kept[@]}")
-}
-
-# stop_server: SIGTERM to the server's process group (the parent and every
-# child), then waits for the terminal to close.
-stop_server() {
-    kill -TERM -- "-$SERVER_PID" 2>/dev/null || true
-    forget_server
-}
-
 # --- The helpers the chapter's commands use ------------------------------------
 
-# curl is a program on PATH, not a function, so that `timeout curl …` finds it.
+# curl is a program on PATH, not a function (lib.sh's is unset), so that
+# `timeout curl …` finds it.
+unset -f curl
 mkdir "$work/wrap"
 printf '#!/bin/sh\nexec %s --no-buffer "$@"\n' "$(command -v curl)" >"$work/wrap/curl"
 chmod +x "$work/wrap/curl"
@@ -180,16 +150,6 @@ cargo() {
     else
         command cargo "$@"
     fi
-}
-
-# timed COMMAND...: runs a command, then prints its wall-clock time the way
-# bash's `time` does, rounded to whole seconds (user and sys are left out).
-timed() {
-    local start end
-    start=$(date +%s.%N)
-    "$@"
-    end=$(date +%s.%N)
-    awk -v a="$start" -v b="$end" 'BEGIN { printf "\nreal\t0m%.0fs\n", b - a }'
 }
 
 # --- Normalising ---------------------------------------------------------------
@@ -268,53 +228,25 @@ known() {
 user="$(id -un)"
 group="$(id -gn)"
 
-normalise() {
-    tr -d '\r' |
-        sed -E \
-            -e 's/\x1b\[[0-9;]*m//g' \
-            -e "s/\\b${PORT:-8080}\\b/8080/g" \
-            -e 's/^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z/<time>/' \
-            -e 's/^([0-9]+ requests in )[0-9.]+s(, [0-9]+ errors, )[0-9.]+( requests\/s)/\1<t>s\2<r>\3/' \
-            -e 's/(p50|p90|p99|max) [0-9.]+(ns|µs|us|ms|s)\b/\1 <t>/g' \
-            -e "s/^([-lrwxsStT]{10}\\.? +[0-9]+ )$user +$group /\\1ann ann /" \
-            -e 's/ [A-Z][a-z]{2} +[0-9]{1,2} +[0-9]{2}:[0-9]{2} / <date> /' \
-            -e 's#/dev/pts/[0-9]+#/dev/pts/0#g' \
-            -e 's/^(VmRSS:[[:space:]]+)[0-9]+ kB/\1<n> kB/' \
-            -e 's#(target/debug/step03-fork.*) -p 0$#\1#' \
-            -e 's/(127\.0\.0\.1:)(3[2-9]|[4-6][0-9])[0-9]{3}( +users| *$)/\151000\3/' |
-        perl "$work/ids.pl" "$work/ids" "$work/known" "${SERVER_PID:-}"
-}
+# The rewrites of the header, after lib.sh's.
+TIDY=(
+    -e "s/^([-lrwxsStT]{10}\\.? +[0-9]+ )$user +$group /\\1ann ann /"
+    -e 's/ [A-Z][a-z]{2} +[0-9]{1,2} +[0-9]{2}:[0-9]{2} / <date> /'
+    -e 's#/dev/pts/[0-9]+#/dev/pts/0#g'
+    -e 's/^(VmRSS:[[:space:]]+)[0-9]+ kB/\1<n> kB/'
+    -e 's#(target/debug/step03-fork.*) -p 0$#\1#'
+    -e 's/(127\.0\.0\.1:)(3[2-9]|[4-6][0-9])[0-9]{3}( +users| *$)/\151000\3/'
+)
+renumber() { perl "$work/ids.pl" "$work/ids" "$work/known" "${SERVER_PID:-}"; }
+TIDY_FILTER=(renumber)
 
-# shot FILE COMMAND: appends `$ COMMAND` and its normalised output to FILE.
-# The command is run as written, with 8080 replaced by the real port; some
-# fail on purpose (a timeout, ps finding nothing), which does not stop the
-# script.
-shot() {
-    local file="$here/$1" command="$2" output="$work/shot.out"
-    { eval "${command//8080/$PORT}" || true; } >"$output" 2>&1
+# The commands are run with 8080 replaced by the real port, and shown as
+# written, through normalise: a command line may name a PID. The PIDs of the
+# server's session are taken first (known), after the command has run.
+expand() { printf '%s' "${1//8080/$PORT}"; }
+show_command() {
     known
-    # The command line is normalised too: it may name a PID.
-    printf '$ %s\n' "${command//8080/$PORT}" | normalise >>"$file"
-    normalise <"$output" >>"$file"
-}
-
-# say FILE TEXT...: appends lines to FILE as they are.
-say() {
-    local file="$here/$1"
-    shift
-    printf '%s\n' "$@" >>"$file"
-}
-
-# announce FILE NAME HEADING COMMAND: appends the command that started server
-# NAME and the lines it printed, as terminal 1 showed them.
-announce() {
-    local file="$here/$1" name="$2" heading="$3" command="$4"
-    known
-    {
-        echo "$heading"
-        printf '$ %s\n' "$command"
-        head -n 2 "$work/$name.out" | normalise
-    } >>"$file"
+    printf '$ %s\n' "$(expand "$1")" | normalise
 }
 
 # children_gone: waits (up to ten seconds) until the server's session has no
@@ -328,18 +260,14 @@ children_gone() {
 }
 
 # Each file is written afresh (python.txt only when it can be).
-for file in "$here"/*.txt; do
-    [[ -e "$file" ]] || continue
-    [[ "$file" == */python.txt && -z "$python_dir" ]] && continue
-    rm -f -- "$file"
-done
+if [[ -n "$python_dir" ]]; then fresh; else fresh python.txt; fi
 
 sleeping="curl 'http://127.0.0.1:8080/sleep?ms=5000'"
 
 # --- The opening: a slow request no longer blocks a quick one -----------------
 
 launch overlap "$run_dir" "target/debug/step03-fork -p 0"
-announce overlap.txt overlap "# terminal 1:" "cargo run -p step03-fork"
+announce overlap.txt overlap "# terminal 1:" "cargo run -p step03-fork" "head -n 2"
 {
     echo '# terminal 2:'
     echo "\$ $sleeping"
@@ -355,12 +283,12 @@ announce overlap.txt overlap "# terminal 1:" "cargo run -p step03-fork"
     echo '# terminal 2, five seconds after its request:'
     normalise <"$work/sleep.txt"
 } >>"$here/overlap.txt"
-stop_server
+stop_group
 
 # --- Descriptors after fork, in the parent and in a child ------------------------
 
 launch fds "$run_dir" "target/debug/step03-fork -p 0"
-announce fds.txt fds "# terminal 1:" "cargo run -p step03-fork"
+announce fds.txt fds "# terminal 1:" "cargo run -p step03-fork" "head -n 2"
 say fds.txt '# terminal 2:' "\$ $sleeping"
 eval "${sleeping//8080/$PORT} -s" >"$work/sleep.txt" &
 sleeper=$!
@@ -370,14 +298,14 @@ shot fds.txt 'ps -o pid,ppid,stat,cmd -C step03-fork'
 shot fds.txt 'ls -l /proc/$(pgrep -o step03-fork)/fd'
 shot fds.txt 'ls -l /proc/$(pgrep -n step03-fork)/fd'
 wait "$sleeper"
-stop_server
+stop_group
 
 # --- The bug on purpose: the parent keeps its copies --------------------------------
 
 stream="timeout 3 curl -s -0 'http://127.0.0.1:8080/stream?n=3&ms=0'; echo \"exit status: \$?\""
 
 launch leak "$run_dir" "target/debug/step03-fork --leak-client-sockets -p 0"
-announce leak.txt leak "# terminal 1:" "cargo run -p step03-fork -- --leak-client-sockets"
+announce leak.txt leak "# terminal 1:" "cargo run -p step03-fork -- --leak-client-sockets" "head -n 2"
 say leak.txt '# terminal 2:'
 shot leak.txt "$stream"
 shot leak.txt "timeout 3 curl -s -0 http://127.0.0.1:8080/hello/you; echo \"exit status: \$?\""
@@ -393,19 +321,19 @@ say leak-fds.txt '# terminal 3, while it sleeps:'
 shot leak-fds.txt 'ls -l /proc/$(pgrep -o step03-fork)/fd'
 shot leak-fds.txt 'ls -l /proc/$(pgrep -n step03-fork)/fd'
 wait "$sleeper"
-stop_server
+stop_group
 
 launch fixed "$run_dir" "target/debug/step03-fork -p 0"
-announce leak-fixed.txt fixed "# terminal 1:" "cargo run -p step03-fork"
+announce leak-fixed.txt fixed "# terminal 1:" "cargo run -p step03-fork" "head -n 2"
 say leak-fixed.txt '# terminal 2:'
 shot leak-fixed.txt "$stream"
-stop_server
+stop_group
 
 # --- Running out of descriptors --------------------------------------------------
 
 launch exhaustion "$run_dir" "bash -c 'ulimit -n 64; exec target/debug/step03-fork --leak-client-sockets -p 0'"
 announce exhaustion.txt exhaustion "# terminal 1:" \
-    "bash -c 'ulimit -n 64; exec target/debug/step03-fork --leak-client-sockets'"
+    "bash -c 'ulimit -n 64; exec target/debug/step03-fork --leak-client-sockets'" "head -n 2"
 say exhaustion.txt '# terminal 2:'
 shot exhaustion.txt "grep 'open files' /proc/\$(pgrep -o step03-fork)/limits"
 shot exhaustion.txt 'ls /proc/$(pgrep -o step03-fork)/fd | wc -l'
@@ -416,12 +344,12 @@ shot exhaustion.txt "timeout 3 curl -s http://127.0.0.1:8080/; echo \"exit statu
     echo '# terminal 1, meanwhile (its first lines; one more every 100 ms, for ever):'
     grep -m 3 'accept failed' "$work/exhaustion.out" | normalise
 } >>"$here/exhaustion.txt"
-stop_server
+stop_group
 
 # --- Zombies ------------------------------------------------------------------
 
 launch zombies "$run_dir" "target/debug/step03-fork -p 0"
-announce zombies.txt zombies "# terminal 1:" "cargo run -p step03-fork"
+announce zombies.txt zombies "# terminal 1:" "cargo run -p step03-fork" "head -n 2"
 say zombies.txt '# terminal 2:'
 shot zombies.txt 'cargo run -q -p loadgen -- -c 10 -n 20 http://127.0.0.1:8080/hello/you'
 # Each child exits once its client has closed; give the last ones time.
@@ -434,7 +362,7 @@ shot zombies.txt "grep -E '^(State|PPid|FDSize|VmRSS)' /proc/\$(pgrep -o step03-
 shot zombies.txt "kill -9 $first; echo \"exit status: \$?\""
 shot zombies.txt "ps -o pid,ppid,stat,cmd -p $first"
 shot zombies.txt 'kill $(pgrep -o step03-fork)'
-forget_server
+wait_server
 children_gone
 say zombies.txt '# a moment later:'
 shot zombies.txt "ps -o pid,ppid,stat,cmd -p $first"
@@ -449,17 +377,17 @@ if [[ -n "$python_dir" ]]; then
     : >"$here/python.txt"
     run="cargo run -p step03-fork --features python --"
     launch flask "$python_dir" "target/debug/step03-fork --wsgi flaskapp:app -p 0"
-    announce python.txt flask "# terminal 1:" "$run --wsgi flaskapp:app"
+    announce python.txt flask "# terminal 1:" "$run --wsgi flaskapp:app" "head -n 2"
     say python.txt '# terminal 2:'
     shot python.txt 'curl -s http://127.0.0.1:8080/'
     shot python.txt 'curl -s http://127.0.0.1:8080/hello/reader'
     shot python.txt 'ps -T -o pid,tid,comm -p $(pgrep -o step03-fork)'
     sleep 0.5
     shot python.txt 'ps -o pid,ppid,stat,cmd --ppid $(pgrep -o step03-fork)'
-    stop_server
+    stop_group
 
     launch wsgiapp "$python_dir" "target/debug/step03-fork --wsgi wsgiapp:app -p 0"
-    announce python.txt wsgiapp "# terminal 1, after Ctrl-C:" "$run --wsgi wsgiapp:app"
+    announce python.txt wsgiapp "# terminal 1, after Ctrl-C:" "$run --wsgi wsgiapp:app" "head -n 2"
     say python.txt '# terminal 2:'
     shot python.txt 'for i in 1 2 3; do curl -s http://127.0.0.1:8080/local; done'
     shot python.txt "curl -s http://127.0.0.1:8080/environ | grep -E '^wsgi\\.multi'"
@@ -473,7 +401,7 @@ if [[ -n "$python_dir" ]]; then
     wait "$streamer"
     say python.txt '# terminal 2, a few seconds after its request:'
     normalise <"$work/stream.txt" >>"$here/python.txt"
-    stop_server
+    stop_group
 fi
 
 echo "transcripts written to $here"

@@ -8,17 +8,18 @@
 #
 #     book/transcripts/ch04/regenerate.sh
 #
-# The conventions are chapter 2's (book/transcripts/ch02/regenerate.sh):
+# The conventions are chapter 2's, and the helpers lib.sh's (../lib.sh):
 # - Each server listens on a free port (`-p 0`); the script reads the port
 #   from the line it prints, `Listening on http://ADDR`. The commands are
 #   written with the book's port 8080, and run with 8080 replaced by the real
-#   port. Any other mention of the real port in the output becomes 8080.
+#   port (lib.sh's `expand`, redefined here). Any other mention of the real
+#   port in the output becomes 8080.
 # - `pgrep` answers with the PID of the server this script started, which is
 #   what the reader's `pgrep -o step04-reaping` finds (`-o`, the oldest: the
 #   parent, not one of its children).
-# - What changes from run to run is rewritten: log timestamps become
-#   `<time>`, the timing middleware's measurements `<t>ms`, the load
-#   client's times and rates `<t>` and `<r>`, addresses in strace's output
+# - Besides what lib.sh rewrites (log timestamps, the timing middleware's
+#   measurements, the load client's times and rates), addresses in strace's
+#   output
 #   `<addr>`, the client's port in strace's output 51000. PIDs become stable
 #   numbers that keep the columns of `ps` aligned: the server is 4100, the
 #   other processes of one session 4101, 4102, … in the order they first
@@ -28,11 +29,11 @@
 #   timing and change from run to run; the chapter says so. If a run of
 #   `--reap once` happens to leave no zombie at all, the burst is tried again
 #   on a fresh server, up to five times (the script says when it retried).
-# - Every server is started with `setsid`, so that it leads a process group
-#   of its own with its children. The script stops each server it started
-#   by the PID of the binary itself, and if it exits early, the trap on EXIT
-#   kills each group that is still there: no server, child or zombie parent
-#   is left behind.
+# - Every server is started with lib.sh's launch, so that it leads a process
+#   group of its own with its children. The script stops each server it
+#   started by the PID of the binary itself (with SIGTERM), and if it exits
+#   early, lib.sh's trap on EXIT kills each group that is still there: no
+#   server, child or zombie parent is left behind.
 # - The Flask session (python.txt) is regenerated only when the virtualenv of
 #   the README's one-time setup exists (`.venv-wsgi`); otherwise the file
 #   is left as it was. The strace session (strace.txt) needs strace.
@@ -41,27 +42,12 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../../.." && pwd)"
-cd "$root"
-target="${CARGO_TARGET_DIR:-$root/target}"
-
-work="$(mktemp -d)"
-jobs_started=() # the background jobs this script started, to wait for
-groups=()       # the process groups they lead (their PIDs)
-cleanup() {
-    local group job
-    for group in "${groups[@]}"; do
-        # Only a group whose leader is still one of ours (or its zombie).
-        case "$(cat "/proc/$group/comm" 2>/dev/null || true)" in
-        step04-reaping | strace) kill -KILL -- "-$group" 2>/dev/null || true ;;
-        esac
-    done
-    for job in "${jobs_started[@]}"; do
-        wait "$job" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
+STOP_SIGNAL=TERM
+# The transcripts are drafted in $work, and finished (PIDs made stable)
+# beside this script.
+OUT="$work"
 
 # The sessions run copies of the binaries, so that nothing built meanwhile
 # (another chapter's script, a test run) changes what they show. The Python
@@ -79,153 +65,23 @@ cargo build --quiet -p step04-reaping -p loadgen
 bin="$work/step04-reaping"
 cp "$target/debug/step04-reaping" "$bin"
 
-# launch NAME COMMAND...: starts COMMAND (a server on port 0, or strace
-# running one) as the leader of a new session, and waits until it listens.
-# Sets PORT, JOB (the background job, whose exit status is the server's),
-# GROUP (the PID of COMMAND, the leader of the group) and SERVER_PID (the
-# server itself: GROUP, or strace's child). Its stdout goes to $work/NAME.out
-# and its stderr to $work/NAME.err.
-launch() {
-    local name="$1"
-    shift
-    # The inner shell writes its own PID, then becomes COMMAND: that PID is
-    # COMMAND's, whether or not setsid had to fork (`-w` then waits for it).
-    setsid -w bash -c 'echo $$ >"$0"; exec "$@"' "$work/$name.pid" \
-        env -u RUST_BACKTRACE -u VIRTUAL_ENV -u PYTHONHOME -u PYTHONPATH NO_COLOR=1 "$@" \
-        >"$work/$name.out" 2>"$work/$name.err" &
-    JOB=$!
-    jobs_started+=("$JOB")
-    local line=""
-    for _ in $(seq 300); do
-        line="$(grep -h -m 1 '^Listening on http://' "$work/$name.out" "$work/$name.err" 2>/dev/null | head -n 1 || true)"
-        [[ -n "$line" && -s "$work/$name.pid" ]] && break
-        sleep 0.1
-    done
-    [[ -n "$line" ]] || {
-        echo "server $name did not start:" >&2
-        cat "$work/$name.err" >&2
-        exit 1
-    }
-    PORT="${line##*:}"
-    GROUP="$(cat "$work/$name.pid")"
-    groups+=("$GROUP")
-    SERVER_PID="$GROUP"
-    if [[ "$(cat "/proc/$GROUP/comm")" == strace ]]; then
-        SERVER_PID="$(command pgrep -P "$GROUP" -x step04-reaping)"
-    fi
-}
+TIDY=(
+    -e 's/sin_port=htons\([0-9]+\)/sin_port=htons(51000)/'
+    -e 's/(SI_USER, si_pid=)[0-9]+/\13800/'
+    -e 's/0x[0-9a-f]{6,}/<addr>/g'
+)
 
-# stop_server [SIGNAL]: sends SIGNAL (default TERM) to the server alone,
-# waits for it to exit, and sets STATUS to its exit status.
-stop_server() {
-    kill "-${1:-TERM}" "$SERVER_PID"
-    wait_server
-}
-
-# wait_server: waits for the server (already told to stop) to exit; sets
-# STATUS. A server that is gone is forgotten by the cleanup.
-wait_server() {
-    STATUS=0
-    wait "$JOB" || STATUS=$?
-    local kept=() group
-    for group in "${groups[@]}"; do
-        [[ "$group" == "$GROUP" ]] || kept+=("$group")
-    done
-    groups=("${kept[@]}")
-}
-
-# The helpers the chapter's commands use, aimed at the real server.
-pgrep() { echo "$SERVER_PID"; }
-
-normalise() {
-    tr -d '\r' |
-        sed -E \
-            -e 's/^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z/<time>/' \
-            -e 's/( took )[0-9.]+ms/\1<t>ms/' \
-            -e 's/^([0-9]+ requests in )[0-9.]+s(, [0-9]+ errors, )[0-9.]+( requests\/s)/\1<t>s\2<r>\3/' \
-            -e 's/(p50|p90|p99|max) [0-9.]+(ns|µs|us|ms|s)\b/\1 <t>/g' \
-            -e 's/sin_port=htons\([0-9]+\)/sin_port=htons(51000)/' \
-            -e 's/(SI_USER, si_pid=)[0-9]+/\13800/' \
-            -e 's/0x[0-9a-f]{6,}/<addr>/g' \
-            -e "s/\\b${PORT:-8080}\\b/8080/g"
-}
-
-# pids SERVER [PID...]: rewrites the server's PID as 4100 and each other PID
-# given, in the order it first appears, as 4101, 4102, … In a row of `ps`
-# (PID, PPID, STAT, …), where the PIDs are right-aligned in columns, each
-# keeps its column's width.
-pids() {
-    perl -e '
-        my ($server, @others) = @ARGV;
-        @ARGV = ();
-        my %other = map { $_ => 1 } @others;
-        my %new = ($server => 4100);
-        my $next = 4101;
-        while (my $line = <STDIN>) {
-            my $columns = $line =~ /^ *\d+ +\d+ +[A-Za-z<+]+ /;
-            $line =~ s{( *)\b(\d+)\b}{
-                my ($space, $pid) = ($1, $2);
-                if (exists $new{$pid} || $other{$pid}) {
-                    $new{$pid} //= $next++;
-                    $columns
-                        ? sprintf("%*s", length($space) + length($pid), $new{$pid})
-                        : "$space$new{$pid}";
-                } else {
-                    "$space$pid";
-                }
-            }ge;
-            print $line;
-        }' "$@"
-}
+# The commands are run with 8080 replaced by the real port.
+expand() { printf '%s' "${1//8080/$PORT}"; }
 
 # children: the PIDs of the server's children right now (zombies included).
 children() { ps -o pid= --ppid "$SERVER_PID" || true; }
-
-# shot FILE COMMAND: appends `$ COMMAND` and its normalised output to the
-# draft of FILE. The command is run as written, with 8080 replaced by the
-# real port; a command that fails (ps finding no process) does not stop the
-# script.
-shot() {
-    local file="$work/$1" command="$2"
-    printf '$ %s\n' "$command" >>"$file"
-    { eval "${command//8080/$PORT}" 2>&1 || true; } | normalise >>"$file"
-}
-
-# say FILE TEXT...: appends lines to the draft of FILE as they are.
-say() {
-    local file="$work/$1"
-    shift
-    printf '%s\n' "$@" >>"$file"
-}
-
-# announce FILE NAME HEADING COMMAND: appends the command that started
-# server NAME and the lines it printed on stdout, as terminal 1 saw them.
-announce() {
-    local file="$work/$1" name="$2" heading="$3" command="$4"
-    {
-        echo "$heading"
-        printf '$ %s\n' "$command"
-        normalise <"$work/$name.out"
-    } >>"$file"
-}
-
-# finish FILE [PID...]: writes the draft of FILE beside this script, with the
-# server's PID and the PIDs given made stable.
-finish() {
-    local file="$1"
-    shift
-    pids "$SERVER_PID" "$@" <"$work/$file" >"$here/$file"
-}
 
 load="cargo run -q -p loadgen -- -c 20 -n 10"
 ps_children='ps -o pid,ppid,stat,cmd --ppid $(pgrep -o step04-reaping)'
 
 # Each file is written afresh (python.txt only when it can be).
-for file in "$here"/*.txt; do
-    [[ -e "$file" ]] || continue
-    [[ "$file" == */python.txt && -z "$python_bin" ]] && continue
-    rm -f -- "$file"
-done
+if [[ -n "$python_bin" ]]; then fresh; else fresh python.txt; fi
 
 # --- The opening: a burst, and no zombie left -------------------------------
 

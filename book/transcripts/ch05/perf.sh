@@ -11,25 +11,20 @@
 #     "Connection: close"), 100 connections.
 # nginx runs with its Debian defaults that matter here (2 workers = 2 cores,
 # sendfile on, keepalive on), its own config in a temporary directory, on a
-# loopback port; every server is stopped on exit.
+# loopback port; every server is stopped on exit. The helpers (the scratch
+# directory, the cleanup, wrk_row) are lib.sh's (../lib.sh).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../../.." && pwd)"
-cd "$root"
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 command -v nginx >/dev/null || { echo "nginx is not installed (apt-get install nginx-light)" >&2; exit 1; }
 
 cargo build --release --quiet -p step05-threadpool
-bin="$root/target/release/step05-threadpool"
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
-    [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+bin="$target/release/step05-threadpool"
+# nginx runs as a daemon: it is stopped by the PID it writes.
+at_exit '[ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null'
 
 mkdir -p "$work/www" "$work/logs"
 # nginx's workers run as an unprivileged user: let them read the files.
@@ -46,7 +41,7 @@ start_step05() {  # model workers; sets $port and $server (no subshell: pids mus
     local out="$work/step05-$1.out"
     "$bin" -p 0 -r "$work/www" --model "$1" -w "$2" --max-clients 256 > "$out" 2>/dev/null &
     server=$!
-    pids+=("$server")
+    track "$server"
     for _ in $(seq 100); do [ -n "$(port_of "$out")" ] && break; sleep 0.05; done
     port="$(port_of "$out")"
 }
@@ -72,14 +67,7 @@ nginx -c "$work/nginx.conf" -p "$work" -g 'daemon on;'
 
 run_wrk() {  # label url [extra wrk args]
     local label="$1" url="$2"; shift 2
-    local out
-    out="$(wrk -t2 -c"${CONNS:-50}" -d"$DURATION" --latency "$@" "$url" 2>&1)"
-    local rps p50 p99 errors
-    rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
-    p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
-    p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
-    errors="$(grep -E 'Socket errors|Non-2xx' <<<"$out" | tr '\n' ' ' || true)"
-    printf '| %-34s | %10s | %8s | %8s | %s |\n' "$label" "$rps" "$p50" "$p99" "${errors:-0}"
+    wrk_row 34 "$label" -t2 -c"${CONNS:-50}" -d"$DURATION" "$@" "$url"
 }
 
 echo "Machine: $(nproc) cores, $(uname -sr); $(date -u +%Y-%m-%d)"

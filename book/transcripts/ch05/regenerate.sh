@@ -14,12 +14,14 @@
 #
 #     book/transcripts/ch05/perf.sh > book/transcripts/ch05/perf.txt
 #
-# The conventions are those of chapters 2 and 4 (see their regenerate.sh):
+# The conventions are those of chapters 2 and 4, and the helpers lib.sh's
+# (../lib.sh):
 # - Each server listens on a free port (`-p 0`); the script reads the port
 #   from the line it prints, `Listening on http://ADDR`. The commands are
 #   written with the book's port 8080, and run with 8080 replaced by the real
-#   port. Any other mention of the real port in the output becomes 8080 (in
-#   `ss` output, with the columns kept aligned).
+#   port (lib.sh's `expand`, redefined here). Any other mention of the real
+#   port in the output becomes 8080 (in `ss` output, with the columns kept
+#   aligned).
 # - The commands that run the load client are written as the reader types
 #   them, `cargo run -q -p loadgen -- …`, and run as a copy of the built
 #   binary, so that cargo's start-up does not shift the timings.
@@ -28,49 +30,34 @@
 # - `pgrep` answers with the PID of the server this script started, which is
 #   what the reader's `pgrep -o step05-thread` finds (`-o`, the oldest: the
 #   parent, not one of the pre-forked workers).
-# - What changes from run to run is rewritten: `Date` and `Last-Modified`
-#   values become `<date>` (Last-Modified depends on when the files were
-#   checked out), log timestamps `<time>`, access-log times `[<time>]`, the
-#   timing middleware's measurements `<t>ms`, the load client's times and
-#   rates `<t>` and `<r>`. Wall-clock times are rounded to whole seconds
-#   (bash's `time`, of which only `real` is shown) or, for curl's
-#   `%{time_total}`, to a tenth of a second. PIDs become stable numbers that
-#   keep the columns of `ps` aligned: the server is 4100, the other processes
-#   and threads of one session 4101, 4102, … in the order they first appear.
+# - What changes from run to run is rewritten (lib.sh's normalise): `Date`
+#   and `Last-Modified` values become `<date>` (Last-Modified depends on
+#   when the files were checked out), log timestamps `<time>`, access-log
+#   times `[<time>]`, the timing middleware's measurements `<t>ms`, the load
+#   client's times and rates `<t>` and `<r>`. Wall-clock times are rounded
+#   to whole seconds (bash's `time`, of which only `real` is shown) or, for
+#   curl's `%{time_total}`, to a tenth of a second. PIDs become stable
+#   numbers that keep the columns of `ps` aligned (lib.sh's stable_pids):
+#   the server is 4100, the other processes and threads of one session
+#   4101, 4102, … in the order they first appear.
 # - The timings that the chapter relies on are checked here: the script
 #   fails if one comes out different, rather than writing a transcript the
 #   text no longer describes.
-# - Every server is started with `setsid`, so that it leads a process group
-#   of its own (with its workers, for the pre-fork model). The script stops
-#   each server it started by the PID of the server itself; if the script
-#   exits early, the trap on EXIT kills each group still there. No server or
-#   worker is left behind.
+# - Every server is started with lib.sh's launch, so that it leads a process
+#   group of its own (with its workers, for the pre-fork model). The script
+#   stops each server it started by the PID of the server itself; if the
+#   script exits early, lib.sh's trap on EXIT kills each group still there.
+#   No server or worker is left behind.
 # - Needs: cargo, curl, bash (for /dev/tcp), ps and pgrep (procps), ss
 #   (iproute2), setsid (util-linux), strace, GNU sed, awk, perl.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../../.." && pwd)"
-cd "$root"
-target="${CARGO_TARGET_DIR:-$root/target}"
-
-work="$(mktemp -d)"
-jobs_started=() # the background jobs this script started, to wait for
-groups=()       # the process groups they lead (their PIDs)
-cleanup() {
-    local group job
-    for group in "${groups[@]}"; do
-        # Only a group whose leader is still one of ours.
-        case "$(cat "/proc/$group/comm" 2>/dev/null || true)" in
-        step05-threadpo | strace) kill -KILL -- "-$group" 2>/dev/null || true ;;
-        esac
-    done
-    for job in "${jobs_started[@]}"; do
-        wait "$job" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
+# The transcripts are drafted in $work, and finished (PIDs made stable)
+# beside this script.
+OUT="$work"
 
 # The sessions run copies of the binaries, so that nothing built meanwhile
 # (another chapter's script, a test run) changes what they show.
@@ -83,114 +70,15 @@ cp "$target/debug/stepwise-load" "$loadgen"
 scratch="$work/ch05"
 mkdir "$scratch"
 
-# launch NAME COMMAND...: starts COMMAND (a server on port 0, or strace
-# running one) as the leader of a new session, and waits until it listens.
-# Sets PORT, JOB (the background job), GROUP (the PID of COMMAND, the
-# leader of the group) and SERVER_PID (the server itself: GROUP, or
-# strace's child). Its stdout goes to $work/NAME.out, its stderr to
-# $work/NAME.err.
-launch() {
-    local name="$1"
-    shift
-    # The inner shell writes its own PID, then becomes COMMAND: that PID is
-    # COMMAND's, whether or not setsid had to fork (`-w` then waits for it).
-    setsid -w bash -c 'echo $$ >"$0"; exec "$@"' "$work/$name.pid" \
-        env -u RUST_BACKTRACE -u RUST_LOG NO_COLOR=1 "$@" \
-        >"$work/$name.out" 2>"$work/$name.err" &
-    JOB=$!
-    jobs_started+=("$JOB")
-    local line=""
-    for _ in $(seq 300); do
-        line="$(grep -h -m 1 '^Listening on http://' "$work/$name.out" 2>/dev/null || true)"
-        [[ -n "$line" && -s "$work/$name.pid" ]] && break
-        sleep 0.1
-    done
-    [[ -n "$line" ]] || {
-        echo "server $name did not start:" >&2
-        cat "$work/$name.err" >&2
-        exit 1
-    }
-    PORT="${line##*:}"
-    GROUP="$(cat "$work/$name.pid")"
-    groups+=("$GROUP")
-    SERVER_PID="$GROUP"
-    if [[ "$(cat "/proc/$GROUP/comm")" == strace ]]; then
-        for _ in $(seq 50); do
-            SERVER_PID="$(command pgrep -P "$GROUP" -x step05-threadpo || true)"
-            [[ -n "$SERVER_PID" ]] && break
-            sleep 0.1
-        done
-    fi
-}
-
-# stop_server [SIGNAL]: sends SIGNAL (default INT, what Ctrl-C sends) to the
-# server alone, waits for it to exit, and sets STATUS to its exit status.
-stop_server() {
-    kill "-${1:-INT}" "$SERVER_PID"
-    wait_server
-}
-
-# wait_server: waits for the server (already told to stop) to exit; sets
-# STATUS. A server that is gone is forgotten by the cleanup.
-wait_server() {
-    STATUS=0
-    wait "$JOB" || STATUS=$?
-    local kept=() group
-    for group in "${groups[@]}"; do
-        [[ "$group" == "$GROUP" ]] || kept+=("$group")
-    done
-    groups=("${kept[@]}")
-}
-
-# The helpers the chapter's commands use, aimed at the real server.
-pgrep() { echo "$SERVER_PID"; }
-raw() {
-    exec 3<>"/dev/tcp/127.0.0.1/$PORT"
-    cat >&3
-    cat <&3
-    exec 3<&-
-}
 # A client that sends a request line, then a header one byte every tenth of
 # a second, for six seconds, and never ends it.
 drip() { printf 'GET /hello.txt HTTP/1.1\r\nX-Slow: '; for i in $(seq 60); do printf a; sleep 0.1; done; }
 
-normalise() {
-    tr -d '\r' |
-        sed -E \
-            -e 's/((Date|Last-Modified): )[A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT/\1<date>/' \
-            -e 's/^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z/<time>/' \
-            -e 's/\[[0-9]{2}\/[A-Z][a-z]{2}\/[0-9]{4}:[0-9:]{8} \+0000\]/[<time>]/' \
-            -e 's/( took )[0-9.]+ms/\1<t>ms/' \
-            -e 's/^([0-9]+ requests in )[0-9.]+s(, [0-9]+ errors, )[0-9.]+( requests\/s)/\1<t>s\2<r>\3/' \
-            -e 's/(p50|p90|p99|max) [0-9.]+(ns|µs|us|ms|s)\b/\1 <t>/g' \
-            -e "s#$scratch#/tmp/ch05#g" \
-            -e "s/:${PORT:-8080}( +)/:8080 \\1/g" \
-            -e "s/\\b${PORT:-8080}\\b/8080/g"
-}
-
-# tenths: rounds lines that are a bare number of seconds (curl's
-# %{time_total}) to a tenth of a second.
-tenths() { perl -pe 's/^(\d+\.\d+)$/sprintf("%.1f", $1)/e'; }
-
-# timed COMMAND...: runs a command, then prints its wall-clock time the way
-# bash's `time` does, rounded to whole seconds (user and sys are left out).
-# Sets SECONDS_TAKEN to the exact time.
-timed() {
-    local start end
-    start=$(date +%s.%N)
-    "$@"
-    end=$(date +%s.%N)
-    SECONDS_TAKEN="$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')"
-    awk -v a="$start" -v b="$end" 'BEGIN { printf "\nreal\t0m%.0fs\n", b - a }'
-}
-
-# expect_seconds WHAT LOW HIGH: fails unless LOW <= SECONDS_TAKEN < HIGH.
-expect_seconds() {
-    awk -v t="$SECONDS_TAKEN" -v lo="$2" -v hi="$3" 'BEGIN { exit !(t >= lo && t < hi) }' || {
-        echo "$1 took ${SECONDS_TAKEN}s, expected between $2 and $3 s" >&2
-        exit 1
-    }
-}
+TIDY=(
+    -e "s#$scratch#/tmp/ch05#g"
+    # strace -f pads a thread ID to five digits: one space, whatever its width.
+    -e 's/^([0-9]+) +(sendto|sendfile)\(/\1 \2(/'
+)
 
 # expand COMMAND: the command as the reader typed it, with the book's port,
 # scratch directory and load client replaced by the real ones.
@@ -202,98 +90,8 @@ expand() {
     printf '%s' "$command"
 }
 
-# run COMMAND: runs the expanded command in a subshell (so that its `wait`
-# waits for its own jobs only), with its output in $work/last.
-run() {
-    (eval "$(expand "$1")") >"$work/last" 2>&1 || true
-}
-
-# shot FILE COMMAND [FILTER]: appends `$ COMMAND` and its normalised output
-# (through FILTER too, if given) to the draft of FILE.
-shot() {
-    local file="$work/$1" command="$2" filter="${3:-cat}"
-    printf '$ %s\n' "$command" >>"$file"
-    run "$command"
-    normalise <"$work/last" | $filter >>"$file"
-}
-
-# shot_set FILE COMMAND: like shot, for a command that sets a variable the
-# next commands use: it runs in this shell.
-shot_set() {
-    local file="$work/$1" command="$2"
-    printf '$ %s\n' "$command" >>"$file"
-    eval "$(expand "$command")" >"$work/last" 2>&1 || true
-    normalise <"$work/last" >>"$file"
-}
-
-# shot_timed FILE COMMAND: like shot, for `time COMMAND`; sets SECONDS_TAKEN.
-shot_timed() {
-    local file="$work/$1" command="$2"
-    printf '$ time %s\n' "$command" >>"$file"
-    timed eval "$(expand "$command")" >"$work/last" 2>&1 || true
-    normalise <"$work/last" >>"$file"
-}
-
-# say FILE TEXT...: appends lines to the draft of FILE as they are.
-say() {
-    local file="$work/$1"
-    shift
-    printf '%s\n' "$@" >>"$file"
-}
-
-# announce FILE NAME HEADING COMMAND: appends the command that started
-# server NAME and the lines it printed on stdout, as terminal 1 saw them.
-announce() {
-    local file="$work/$1" name="$2" heading="$3" command="$4"
-    {
-        echo "$heading"
-        printf '$ %s\n' "$command"
-        normalise <"$work/$name.out"
-    } >>"$file"
-}
-
-# pids SERVER [PID...]: rewrites the server's PID as 4100 and each other PID
-# given, in the order it first appears, as 4101, 4102, … In a row of `ps`
-# (PID, then another number, then a name), where the PIDs are right-aligned
-# in columns, each keeps its column's width.
-pids() {
-    perl -e '
-        my ($server, @others) = @ARGV;
-        @ARGV = ();
-        my %other = map { $_ => 1 } @others;
-        my %new = ($server => 4100);
-        my $next = 4101;
-        while (my $line = <STDIN>) {
-            my $columns = $line =~ /^ *\d+ +\d+ +/;
-            $line =~ s{( *)\b(\d+)\b}{
-                my ($space, $pid) = ($1, $2);
-                if (exists $new{$pid} || $other{$pid}) {
-                    $new{$pid} //= $next++;
-                    $columns
-                        ? sprintf("%*s", length($space) + length($pid), $new{$pid})
-                        : "$space$new{$pid}";
-                } else {
-                    "$space$pid";
-                }
-            }ge;
-            print $line;
-        }' "$@"
-}
-
-# finish FILE [PID...]: writes the draft of FILE beside this script, with the
-# server's PID and the PIDs given made stable.
-finish() {
-    local file="$1"
-    shift
-    pids "${SERVER_PID:-0}" "$@" <"$work/$file" >"$here/$file"
-}
-
 # Each file is written afresh; perf.sh and perf.txt are not this script's.
-for file in "$here"/*.txt; do
-    if [[ -e "$file" && "$file" != */perf.txt ]]; then
-        rm -f -- "$file"
-    fi
-done
+fresh perf.txt
 
 # --- The opening: a pool serves the demo site, and keeps its threads -------
 

@@ -12,11 +12,13 @@
 #   2. hello.php through php-cgi as CGI (PHP starts for every request);
 #   3. the same hello.php through lighttpd's FastCGI, with four php-cgi
 #      processes started once and reused: why FastCGI was invented.
+# The helpers (the scratch directory, the cleanup, wrk_row) are lib.sh's
+# (../lib.sh).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../../.." && pwd)"
-cd "$root"
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
 for tool in wrk lighttpd php-cgi; do
     command -v "$tool" >/dev/null || { echo "$tool is not installed" >&2; exit 1; }
 done
@@ -24,15 +26,8 @@ DURATION="${DURATION:-10s}"
 php="$(command -v php-cgi)"
 
 cargo build --release --quiet -p step06-full
-bin="$root/target/release/step06-full"
-work="$(mktemp -d)"
+bin="$target/release/step06-full"
 chmod 755 "$work"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
 
 mkdir -p "$work/www/cgi-bin" "$work/logs"
 printf '#!/bin/sh\nprintf '"'"'Content-Type: text/plain\\r\\n\\r\\nHello from CGI\\n'"'"'\n' \
@@ -51,7 +46,7 @@ server.errorlog = "$work/logs/lighttpd-error.log"
 cgi.assign = (".cgi" => "", ".php" => "$php")
 CONF
 lighttpd -D -f "$work/lighttpd-cgi.conf" &
-pids+=($!)
+track $!
 
 # --- lighttpd: mod_fastcgi, php-cgi processes kept running ------------------
 cat > "$work/lighttpd-fcgi.conf" <<CONF
@@ -68,7 +63,7 @@ fastcgi.server = (".php" => ((
 )))
 CONF
 lighttpd -D -f "$work/lighttpd-fcgi.conf" &
-pids+=($!)
+track $!
 
 # --- step06-full: its defaults, minus the access log -------------------------
 cat > "$work/step06.toml" <<CONF
@@ -82,23 +77,18 @@ error = "logs/step06-error.log"
 stderr = "never"
 CONF
 "$bin" --config "$work/step06.toml" > /dev/null 2>&1 &
-pids+=($!)
+track $!
 sleep 1
 
 run_wrk() {  # label url
     local label="$1" url="$2"
-    local out rps p50 p99 errors status
+    local status
     status="$(curl -s -o /dev/null -w '%{http_code}' "$url")"
     if [ "$status" != 200 ]; then
         echo "$label: $url answered $status before the run" >&2
         tail -n 5 "$work"/logs/*.log >&2
     fi
-    out="$(wrk -t2 -c16 -d"$DURATION" --timeout 10s --latency "$url" 2>&1)"
-    rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
-    p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
-    p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
-    errors="$(grep -E 'Socket errors|Non-2xx' <<<"$out" | tr '\n' ' ' | sed 's/  */ /g' || true)"
-    printf '| %-26s | %10s | %8s | %8s | %s |\n' "$label" "$rps" "$p50" "$p99" "${errors:-0}"
+    wrk_row 26 "$label" -t2 -c16 -d"$DURATION" --timeout 10s "$url"
 }
 
 echo "Machine: $(nproc) cores, $(uname -sr); $(date -u +%Y-%m-%d); $("$php" -v | head -1 | cut -d' ' -f1-2)"

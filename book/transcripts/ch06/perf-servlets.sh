@@ -14,28 +14,29 @@
 #   2. the same servlet, all 50 clients sharing ONE session (they queue
 #      on its lock: the cost of serialising a session's requests);
 #   3. the servlet mounted without sessions (what the session costs).
+# The helpers (the cleanup, wrk_row) are lib.sh's (../lib.sh); the scratch
+# directory is its own, on the disk measured (under target/), not in /tmp.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../../.." && pwd)"
-cd "$root"
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
 command -v wrk >/dev/null || { echo "wrk is not installed" >&2; exit 1; }
 DURATION="${DURATION:-10s}"
 
 cargo build --release --quiet -p step06-full
-bin="$root/target/release/step06-full"
-work="$(mktemp -d -p "$root/target")"
+bin="$target/release/step06-full"
+rmdir "$work"
+work="$(mktemp -d -p "$target")"
 shm="$(mktemp -d -p /dev/shm)"
 server=""
+# stop_server: this script's own (the server runs on a fixed port, not
+# through lib.sh's launch).
 stop_server() {
     [ -n "$server" ] && { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; }
     server=""
 }
-cleanup() {
-    stop_server
-    rm -rf "$work" "$shm"
-}
-trap cleanup EXIT
+at_exit 'stop_server; rm -rf "$shm"'
 ulimit -n "$(ulimit -Hn)"
 mkdir -p "$work/www" "$work/logs"
 
@@ -82,13 +83,7 @@ shared_session() {
 
 run_wrk() {  # label path script
     local label="$1" path="$2" script="$3"
-    local out rps p50 p99 errors
-    out="$(wrk -t50 -c50 -d"$DURATION" --timeout 10s --latency ${script:+-s "$script"} "http://127.0.0.1:18195$path" 2>&1)"
-    rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
-    p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
-    p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
-    errors="$(grep -E 'Socket errors|Non-2xx' <<<"$out" | tr '\n' ' ' | sed 's/  */ /g' || true)"
-    printf '| %-34s | %10s | %8s | %8s | %s |\n' "$label" "$rps" "$p50" "$p99" "${errors:-0}"
+    wrk_row 34 "$label" -t50 -c50 -d"$DURATION" --timeout 10s ${script:+-s "$script"} "http://127.0.0.1:18195$path"
 }
 
 echo "Machine: $(nproc) cores, $(uname -sr); $(date -u +%Y-%m-%d)"

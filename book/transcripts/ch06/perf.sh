@@ -14,27 +14,23 @@
 #   3. the 1 KiB file with a new connection per request, 100 clients;
 #   4. 10,000 concurrent keep-alive connections on the 1 KiB file, with the
 #      server's peak memory (VmHWM) afterwards.
+# The helpers (the scratch directory, the cleanup, wrk_row) are lib.sh's
+# (../lib.sh).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../../.." && pwd)"
-cd "$root"
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
 for tool in wrk nginx lighttpd; do
     command -v "$tool" >/dev/null || { echo "$tool is not installed" >&2; exit 1; }
 done
 DURATION="${DURATION:-10s}"
 
 cargo build --release --quiet -p step06-full
-bin="$root/target/release/step06-full"
-work="$(mktemp -d)"
+bin="$target/release/step06-full"
 chmod 755 "$work"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
-    [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# nginx runs as a daemon: it is stopped by the PID it writes.
+at_exit '[ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null'
 # wrk and the servers need many descriptors for workload 4.
 ulimit -n "$(ulimit -Hn)"
 
@@ -73,7 +69,7 @@ server.max-keep-alive-requests = 1000000
 server.errorlog = "$work/logs/lighttpd-error.log"
 CONF
 lighttpd -D -f "$work/lighttpd.conf" &
-pids+=($!)
+track $!
 
 # --- step06-full: its defaults, minus the access log ----------------------
 cat > "$work/step06.toml" <<CONF
@@ -87,18 +83,12 @@ stderr = "never"
 CONF
 "$bin" --config "$work/step06.toml" > /dev/null 2>&1 &
 step06=$!
-pids+=("$step06")
+track "$step06"
 sleep 1
 
 run_wrk() {  # label url connections [extra wrk args]
     local label="$1" url="$2" conns="$3"; shift 3
-    local out rps p50 p99 errors
-    out="$(wrk -t2 -c"$conns" -d"$DURATION" --timeout 10s --latency "$@" "$url" 2>&1)"
-    rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
-    p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
-    p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
-    errors="$(grep -E 'Socket errors|Non-2xx' <<<"$out" | tr '\n' ' ' | sed 's/  */ /g' || true)"
-    printf '| %-22s | %10s | %8s | %8s | %s |\n' "$label" "$rps" "$p50" "$p99" "${errors:-0}"
+    wrk_row 22 "$label" -t2 -c"$conns" -d"$DURATION" --timeout 10s "$@" "$url"
 }
 
 table() {  # title path connections [extra]

@@ -15,13 +15,14 @@
 #
 #     book/transcripts/ch06/perf.sh > book/transcripts/ch06/perf.txt
 #
-# The conventions are those of chapter 5 (see its regenerate.sh):
+# The conventions are those of chapter 5, and the helpers lib.sh's
+# (../lib.sh):
 # - Each server listens on a free port (`-p 0`, which overrides the
 #   configuration's `listen`); the script reads the port from the line it
 #   prints, `Listening on http://ADDR`. The commands are written with the
-#   book's port 8080 and run with the real port. Any other mention of the
-#   real port in the output becomes 8080 (in `ss` output, with the columns
-#   kept aligned).
+#   book's port 8080 and run with the real port (lib.sh's `expand`,
+#   redefined here). Any other mention of the real port in the output
+#   becomes 8080 (in `ss` output, with the columns kept aligned).
 # - `cargo run -p step06-full …` and `cargo run -q -p loadgen -- …` are
 #   written as the reader types them, and run as copies of the built
 #   binaries, so that cargo's start-up shifts no timing. The workspace's
@@ -41,16 +42,17 @@
 #   privileges.txt, which is about exactly that.
 # - `pgrep` answers with the PID of the server this script started, which is
 #   what the reader's `pgrep -n step06-full` finds.
-# - What changes from run to run is rewritten: `Date` and `Last-Modified`
-#   values become `<date>`, the dates of a listing `dd-Mon-yyyy hh:mm` (same
-#   width, so the columns stay aligned), log timestamps `<time>`
-#   (`[<time>]` in the access and error logs), the time part of each ETag
-#   `<mtime>` (the size part is kept; a second, different ETag in the same
-#   session becomes `<mtime2>`, and so on), the load client's times and
-#   rates `<t>` and `<r>`, the server's measured shutdown time `<t>`.
-#   Wall-clock times are rounded to whole seconds (bash's `time`, of which
-#   only `real` is shown) or, for curl's `%{time_total}`, to a tenth of a
-#   second. The server's PID becomes 4100.
+# - What changes from run to run is rewritten (lib.sh's normalise, and the
+#   rules below): `Date` and `Last-Modified` values become `<date>`, the
+#   dates of a listing `dd-Mon-yyyy hh:mm` (same width, so the columns
+#   stay aligned), log timestamps `<time>` (`[<time>]` in the access and
+#   error logs), the time part of each ETag `<mtime>` (the size part is
+#   kept; a second, different ETag in the same session becomes `<mtime2>`,
+#   and so on), the load client's times and rates `<t>` and `<r>`, the
+#   server's measured shutdown time `<t>`. Wall-clock times are rounded to
+#   whole seconds (bash's `time`, of which only `real` is shown) or, for
+#   curl's `%{time_total}`, to a tenth of a second. The server's PID
+#   becomes 4100.
 # - The timings the chapter relies on are checked here: the script fails if
 #   one comes out different, rather than writing a transcript the text no
 #   longer describes.
@@ -58,11 +60,11 @@
 #   installed its SIGHUP, SIGUSR1 and SIGTERM handlers (SigCgt in
 #   /proc/PID/status): there is a short window after `Listening on` in which
 #   SIGHUP would still kill it.
-# - Every server is started with `setsid`, so that it leads a process group
-#   of its own, and its PID is kept in this shell (never in a subshell). The
-#   script stops each server it started by that PID; if the script exits
-#   early, the trap on EXIT kills each group still there. Background clients
-#   are waited for by their PIDs too.
+# - Every server is started with lib.sh's launch, so that it leads a process
+#   group of its own, and its PID is kept in this shell (never in a
+#   subshell). The script stops each server it started by that PID; if the
+#   script exits early, lib.sh's trap on EXIT kills each group still there.
+#   Background clients are waited for by their PIDs too.
 # - Needs: cargo, curl, bash (for /dev/tcp), ps and pgrep (procps), ss
 #   (iproute2), setsid (util-linux), mkfifo, zcat (gzip), GNU sed, awk,
 #   perl. The privilege session needs root and a user `nobody`; without
@@ -73,29 +75,12 @@ export LC_ALL=C
 unset RUST_BACKTRACE RUST_LIB_BACKTRACE RUST_LOG
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../../.." && pwd)"
-cd "$root"
-target="${CARGO_TARGET_DIR:-$root/target}"
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
 umask 022
-
-work="$(mktemp -d)"
 chmod 755 "$work"
-jobs_started=() # the background jobs this script started, to wait for
-groups=()       # the process groups they lead (their PIDs)
-cleanup() {
-    local group job
-    for group in "${groups[@]}"; do
-        # Only a group whose leader is still one of ours.
-        case "$(cat "/proc/$group/comm" 2>/dev/null || true)" in
-        step06-full) kill -KILL -- "-$group" 2>/dev/null || true ;;
-        esac
-    done
-    for job in "${jobs_started[@]}"; do
-        wait "$job" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# The transcripts are drafted in $work, and finished beside this script.
+OUT="$work"
 
 # The sessions run copies of the binaries, so that nothing built meanwhile
 # (another chapter's script, a test run) changes what they show.
@@ -122,43 +107,18 @@ grep -q "$work/demo-logs/access.log" "$shipped" || {
     exit 1
 }
 
-# launch NAME [--combined] ARGS...: starts the server with ARGS (and -p 0)
-# as the leader of a new session, and waits until it listens and has
-# installed its signal handlers. Sets PORT, JOB (the background job) and
-# SERVER_PID (= GROUP, the leader of the group). Its stdout goes to
-# $work/NAME.out, its stderr to $work/NAME.err (to NAME.out as well, with
-# --combined).
-launch() {
+# start NAME [--combined] ARGS...: starts the server with ARGS (and -p 0)
+# with lib.sh's launch, and waits until it has installed its signal
+# handlers too.
+start() {
     local name="$1"
     shift
-    local err="$work/$name.err"
     if [[ "${1:-}" == --combined ]]; then
         shift
-        err="$work/$name.out"
+        launch --combined "$name" "$bin" "$@" -p 0
+    else
+        launch "$name" "$bin" "$@" -p 0
     fi
-    : >"$work/$name.out"
-    # The inner shell writes its own PID, then becomes the server: that PID
-    # is the server's, whether or not setsid had to fork.
-    setsid -w bash -c 'echo $$ >"$0"; exec "$@"' "$work/$name.pid" \
-        env -u RUST_BACKTRACE -u RUST_LOG NO_COLOR=1 "$bin" "$@" -p 0 \
-        >>"$work/$name.out" 2>>"$err" &
-    JOB=$!
-    jobs_started+=("$JOB")
-    local line=""
-    for _ in $(seq 300); do
-        line="$(grep -h -m 1 '^Listening on http://' "$work/$name.out" 2>/dev/null || true)"
-        [[ -n "$line" && -s "$work/$name.pid" ]] && break
-        sleep 0.1
-    done
-    [[ -n "$line" ]] || {
-        echo "server $name did not start:" >&2
-        cat "$err" >&2
-        exit 1
-    }
-    PORT="${line##*:}"
-    GROUP="$(cat "$work/$name.pid")"
-    groups+=("$GROUP")
-    SERVER_PID="$GROUP"
     # SIGHUP is bit 0 of SigCgt, SIGUSR1 bit 9, SIGTERM bit 14.
     local mask=0
     for _ in $(seq 100); do
@@ -170,82 +130,20 @@ launch() {
     exit 1
 }
 
-# stop_server [SIGNAL]: sends SIGNAL (default INT, what Ctrl-C sends) to the
-# server, waits for it to exit, and sets STATUS to its exit status.
-stop_server() {
-    kill "-${1:-INT}" "$SERVER_PID"
-    wait_server
-}
-
-# wait_server: waits for the server (already told to stop) to exit; sets
-# STATUS. A server that is gone is forgotten by the cleanup.
-wait_server() {
-    STATUS=0
-    wait "$JOB" || STATUS=$?
-    local kept=() group
-    for group in "${groups[@]}"; do
-        [[ "$group" == "$GROUP" ]] || kept+=("$group")
-    done
-    groups=("${kept[@]}")
-}
-
-# The helpers the chapter's commands use, aimed at the real server.
-pgrep() { echo "$SERVER_PID"; }
-raw() {
-    exec 3<>"/dev/tcp/127.0.0.1/$PORT"
-    cat >&3
-    cat <&3
-    exec 3<&-
-}
-
 # not_root_warning: drops the warning a server started as root without
 # `server.user` prints (the reader is not root).
 not_root_warning() { grep -v 'running as root with no server.user configured' || true; }
 
-normalise() {
-    tr -d '\r' |
-        sed -E \
-            -e 's/[A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT/<date>/g' \
-            -e 's/^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z/<time>/' \
-            -e 's/\[[0-9]{2}\/[A-Z][a-z]{2}\/[0-9]{4}:[0-9:]{8} [+-][0-9]{4}\]/[<time>]/g' \
-            -e 's/\[[A-Z][a-z]{2} [A-Z][a-z]{2} [0-9]{2} [0-9:]{8}\.[0-9]{6} [0-9]{4}\]/[<time>]/g' \
-            -e 's/[0-9]{2}-[A-Z][a-z]{2}-[0-9]{4} [0-9]{2}:[0-9]{2}/dd-Mon-yyyy hh:mm/g' \
-            -e 's/(closed in )[0-9.]+(ns|µs|us|ms|s)\b/\1<t>/' \
-            -e 's/^([0-9]+ requests in )[0-9.]+s(, [0-9]+ errors, )[0-9.]+( requests\/s)/\1<t>s\2<r>\3/' \
-            -e 's/(p50|p90|p99|max) [0-9.]+(ns|µs|us|ms|s)\b/\1 <t>/g' \
-            -e "s#$scratch#/tmp/ch06#g" \
-            -e "s#$root#~/stepwise#g" \
-            -e "s/:${PORT:-8080}( +)/:8080 \\1/g" \
-            -e "s/\\b${PORT:-8080}\\b/8080/g"
-}
+TIDY=(
+    -e 's/[0-9]{2}-[A-Z][a-z]{2}-[0-9]{4} [0-9]{2}:[0-9]{2}/dd-Mon-yyyy hh:mm/g'
+    -e 's/(closed in )[0-9.]+(ns|µs|us|ms|s)\b/\1<t>/'
+    -e "s#$scratch#/tmp/ch06#g"
+    -e "s#$root#~/stepwise#g"
+)
 
 # whole_after: rounds the "after N s" of the backlog session's curl to whole
 # seconds.
 whole_after() { perl -pe 's/after (\d+\.\d+) s/sprintf("after %.0f s", $1)/e'; }
-
-# tenths: rounds lines that are a bare number of seconds (curl's
-# %{time_total}) to a tenth of a second.
-tenths() { perl -pe 's/^(\d+\.\d+)$/sprintf("%.1f", $1)/e'; }
-
-# timed COMMAND...: runs a command, then prints its wall-clock time the way
-# bash's `time` does, rounded to whole seconds (user and sys are left out).
-# Sets SECONDS_TAKEN to the exact time.
-timed() {
-    local start end
-    start=$(date +%s.%N)
-    "$@"
-    end=$(date +%s.%N)
-    SECONDS_TAKEN="$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')"
-    awk -v a="$start" -v b="$end" 'BEGIN { printf "\nreal\t0m%.0fs\n", b - a }'
-}
-
-# expect_seconds WHAT LOW HIGH: fails unless LOW <= SECONDS_TAKEN < HIGH.
-expect_seconds() {
-    awk -v t="$SECONDS_TAKEN" -v lo="$2" -v hi="$3" 'BEGIN { exit !(t >= lo && t < hi) }' || {
-        echo "$1 took ${SECONDS_TAKEN}s, expected between $2 and $3 s" >&2
-        exit 1
-    }
-}
 
 # expand COMMAND: the command as the reader typed it, with the book's port,
 # scratch directory and programs replaced by the real ones.
@@ -259,83 +157,19 @@ expand() {
     printf '%s' "$command"
 }
 
-# run COMMAND: runs the expanded command in a subshell (so that its `wait`
-# waits for its own jobs only), with its output in $work/last.
-run() {
-    (eval "$(expand "$1")") >"$work/last" 2>&1 || true
-}
-
-# shot FILE COMMAND [FILTER]: appends `$ COMMAND` and its normalised output
-# (through FILTER too, if given) to the draft of FILE.
-shot() {
-    local file="$work/$1" command="$2" filter="${3:-cat}"
-    printf '$ %s\n' "$command" >>"$file"
-    run "$command"
-    normalise <"$work/last" | $filter >>"$file"
-}
-
-# shot_set FILE COMMAND: like shot, for a command that sets a variable the
-# next commands use: it runs in this shell.
-shot_set() {
-    local file="$work/$1" command="$2"
-    printf '$ %s\n' "$command" >>"$file"
-    eval "$(expand "$command")" >"$work/last" 2>&1 || true
-    normalise <"$work/last" >>"$file"
-}
-
-# shot_timed FILE COMMAND: like shot, for `time COMMAND`; sets SECONDS_TAKEN.
-shot_timed() {
-    local file="$work/$1" command="$2"
-    printf '$ time %s\n' "$command" >>"$file"
-    timed eval "$(expand "$command")" >"$work/last" 2>&1 || true
-    normalise <"$work/last" >>"$file"
-}
-
-# say FILE TEXT...: appends lines to the draft of FILE as they are.
-say() {
-    local file="$work/$1"
-    shift
-    printf '%s\n' "$@" >>"$file"
-}
-
-# announce FILE NAME HEADING COMMAND: appends the command that started
-# server NAME and the lines it printed on stdout, as terminal 1 saw them.
-announce() {
-    local file="$work/$1" name="$2" heading="$3" command="$4"
-    {
-        echo "$heading"
-        printf '$ %s\n' "$command"
-        normalise <"$work/$name.out" | not_root_warning
-    } >>"$file"
-}
-
-# finish FILE: writes the draft of FILE beside this script, with the
-# server's PID written as 4100 (in the error log's `[pid N:tid N]` and in
-# the PID column of `ps`, kept right-aligned) and each ETag's time part as
-# <mtime>, <mtime2>, … in the order the distinct ones first appear.
-finish() {
-    local file="$1"
-    perl -e '
-        my $server = shift @ARGV;
-        my (%seen, $next);
-        $next = 1;
-        while (my $line = <STDIN>) {
-            if ($server ne "") {
-                $line =~ s/\[pid \Q$server\E:tid \Q$server\E\]/[pid 4100:tid 4100]/g;
-                if ($line =~ /step06-full$/) {
-                    $line =~ s{( *)\b\Q$server\E\b}{
-                        " " x (length($1) + length($server) - 4) . "4100"
-                    }e;
-                }
+# finish_filter, for lib.sh's finish FILE: the server's PID is written as
+# 4100 (in the error log's `[pid N:tid N]` and in the PID column of `ps`,
+# kept right-aligned), and each ETag's time part as <mtime>, <mtime2>, …
+# (lib.sh's stable_etags).
+finish_filter() {
+    perl -pe '
+        BEGIN { $server = shift @ARGV; }
+        if ($server ne "") {
+            s/\[pid \Q$server\E:tid \Q$server\E\]/[pid 4100:tid 4100]/g;
+            if (/step06-full$/) {
+                s{( *)\b\Q$server\E\b}{" " x (length($1) + length($server) - 4) . "4100"}e;
             }
-            $line =~ s{"([0-9a-f]+)-([0-9a-f]{9,})"}{
-                my ($size, $time) = ($1, $2);
-                $seen{$time} //= $next++;
-                my $n = $seen{$time} == 1 ? "" : $seen{$time};
-                "\"$size-<mtime$n>\"";
-            }ge;
-            print $line;
-        }' "${SERVER_PID:-}" <"$work/$file" >"$here/$file"
+        }' "${SERVER_PID:-}" | stable_etags
 }
 
 # The privilege session needs root and a user to drop to.
@@ -344,19 +178,13 @@ if [[ "$(id -u)" == 0 ]] && getent passwd nobody >/dev/null; then
     can_drop=true
 fi
 
-# Each file is written afresh; perf.sh and perf.txt are not this script's,
-# and privileges.txt is kept when it cannot be made.
-for file in "$here"/*.txt; do
-    case "$file" in
-    */perf.txt) ;;
-    */privileges.txt) [[ "$can_drop" == false ]] || rm -f -- "$file" ;;
-    *) [[ ! -e "$file" ]] || rm -f -- "$file" ;;
-    esac
-done
+# Each file is written afresh; the perf*.sh scripts and their perf*.txt
+# are not this script's, and privileges.txt is kept when it cannot be made.
+if [[ "$can_drop" == true ]]; then fresh 'perf*.txt'; else fresh 'perf*.txt' privileges.txt; fi
 
 # --- The opening: the demo site, with the shipped configuration -------------
 
-launch start --combined --config "$shipped"
+start start --combined --config "$shipped"
 say start.txt "# terminal 1:" "\$ cargo run -p step06-full"
 # What terminal 1 showed before any request.
 normalise <"$work/start.out" | not_root_warning >>"$work/start.txt"
@@ -375,7 +203,7 @@ stop_server
 
 # --- What hyper does for us, and what it does differently -------------------
 
-launch hyper --config "$shipped"
+start hyper --config "$shipped"
 say hyper.txt "# with the demo site: cargo run -p step06-full"
 shot hyper.txt "printf 'GET /hello.txt HTTP/1.1\\r\\nHost: x\\r\\n\\r\\nGET /files/data.json HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n' | raw"
 shot hyper.txt "printf 'GET /hello.txt HTTP/1.0\\r\\n\\r\\n' | raw"
@@ -413,8 +241,8 @@ access = \"logs/access.log\"
 error = \"logs/error.log\"
 stderr = \"never\"
 EOF"
-launch idle --config "$scratch/site.toml"
-announce idle.txt idle "# terminal 1:" "cargo run -p step06-full -- --config /tmp/ch06/site.toml"
+start idle --config "$scratch/site.toml"
+announce idle.txt idle "# terminal 1:" "cargo run -p step06-full -- --config /tmp/ch06/site.toml" not_root_warning
 say idle.txt "# terminal 2:"
 shot idle.txt 'ps -o pid,nlwp,comm -p $(pgrep -n step06-full)'
 holders="cargo run -q -p loadgen -- -c 1000 -n 1 -k --hold 25 http://127.0.0.1:8080/hello.txt"
@@ -423,7 +251,7 @@ say idle.txt "# terminal 3: a thousand clients that each make one request, then 
     "\$ $holders"
 "$loadgen" -c 1000 -n 1 -k --hold 25 "http://127.0.0.1:$PORT/hello.txt" >"$work/holders.out" 2>&1 &
 holding=$!
-jobs_started+=("$holding")
+await "$holding"
 sleep 15
 say idle.txt "# terminal 2, fifteen seconds later:"
 shot idle.txt 'ps -o pid,nlwp,comm -p $(pgrep -n step06-full)'
@@ -446,13 +274,13 @@ listen = [\"127.0.0.1:8080\"]
 document_root = \"www\"
 max_clients = 2
 EOF"
-launch backlog --config "$scratch/two.toml"
-announce backlog.txt backlog "# terminal 1:" "cargo run -p step06-full -- --config /tmp/ch06/two.toml"
+start backlog --config "$scratch/two.toml"
+announce backlog.txt backlog "# terminal 1:" "cargo run -p step06-full -- --config /tmp/ch06/two.toml" not_root_warning
 say backlog.txt "# terminal 2: two clients that keep their connections for four seconds" \
     "\$ cargo run -q -p loadgen -- -c 2 -n 1 -k --hold 4 http://127.0.0.1:8080/hello.txt"
 "$loadgen" -c 2 -n 1 -k --hold 4 "http://127.0.0.1:$PORT/hello.txt" >"$work/two.out" 2>&1 &
 holding=$!
-jobs_started+=("$holding")
+await "$holding"
 sleep 1
 say backlog.txt "# terminal 3, a second later:"
 shot backlog.txt "curl -s -o /dev/null -w '%{http_code} after %{time_total} s\\n' http://127.0.0.1:8080/hello.txt & sleep 0.5; ss -ltn 'sport = :8080'; wait" \
@@ -482,7 +310,7 @@ finish config.txt
 
 # --- Files: validators, conditionals, ranges ---------------------------------
 
-launch files --config "$scratch/site.toml"
+start files --config "$scratch/site.toml"
 say files.txt "# terminal 1: cargo run -p step06-full -- --config /tmp/ch06/site.toml" "# terminal 2:"
 url="http://127.0.0.1:8080/hello.txt"
 shot_set files.txt "etag=\$(curl -sI $url | sed -n 's/^Etag: //p' | tr -d '\\r')"
@@ -517,7 +345,7 @@ stop_server
 
 # --- The cache: a hit, a rewrite, a file too big -----------------------------
 
-launch cache --config "$scratch/site.toml"
+start cache --config "$scratch/site.toml"
 say cache.txt "# terminal 1, a fresh server: cargo run -p step06-full -- --config /tmp/ch06/site.toml" "# terminal 2:"
 shot cache.txt "curl -s -D - -o /dev/null http://127.0.0.1:8080/hello.txt | grep -E '^(Etag|X-Cache)'"
 shot cache.txt "curl -s -D - -o /dev/null http://127.0.0.1:8080/hello.txt | grep -E '^(Etag|X-Cache)'"
@@ -530,7 +358,7 @@ stop_server
 
 # --- The access log, and SIGUSR1 ----------------------------------------------
 
-launch logs --config "$scratch/site.toml"
+start logs --config "$scratch/site.toml"
 say logs.txt "# terminal 1: cargo run -p step06-full -- --config /tmp/ch06/site.toml" "# terminal 2:"
 shot logs.txt "curl -s -o /dev/null http://127.0.0.1:8080/hello.txt"
 shot logs.txt "curl -s -o /dev/null -r 0-4 http://127.0.0.1:8080/hello.txt"
@@ -565,8 +393,8 @@ rotate_size = 1024
 keep = 100
 stderr = \"never\"
 EOF"
-launch rotation --config "$scratch/rotate.toml"
-announce rotation.txt rotation "# terminal 1:" "cargo run -p step06-full -- --config /tmp/ch06/rotate.toml"
+start rotation --config "$scratch/rotate.toml"
+announce rotation.txt rotation "# terminal 1:" "cargo run -p step06-full -- --config /tmp/ch06/rotate.toml" not_root_warning
 say rotation.txt "# terminal 2:"
 shot rotation.txt "cargo run -q -p loadgen -- -c 10 -n 20 http://127.0.0.1:8080/hello.txt"
 stop_server
@@ -585,8 +413,8 @@ finish rotation.txt
 
 # --- Signals: a reload refused, a reload taken, a graceful stop --------------
 
-launch signals --config "$scratch/site.toml" -v
-announce signals.txt signals "# terminal 1:" "cargo run -p step06-full -- --config /tmp/ch06/site.toml -v"
+start signals --config "$scratch/site.toml" -v
+announce signals.txt signals "# terminal 1:" "cargo run -p step06-full -- --config /tmp/ch06/site.toml -v" not_root_warning
 lines_before="$(wc -l <"$work/signals.err")"
 say signals.txt "# terminal 2:"
 shot signals.txt "curl -s -o /dev/null -w '%{http_code}\\n' http://127.0.0.1:8080/odd/"
@@ -606,7 +434,7 @@ say signals.txt "\$ $slow & sleep 0.5; kill -TERM \$(pgrep -n step06-full); wait
 started=$(date +%s.%N)
 eval "$(expand "$slow")" >"$work/slow.out" 2>&1 &
 downloading=$!
-jobs_started+=("$downloading")
+await "$downloading"
 sleep 0.5
 kill -TERM "$SERVER_PID"
 wait_server
@@ -632,7 +460,7 @@ finish signals.txt
 # --- Privileges: started as root, serving as nobody ---------------------------
 
 if [[ "$can_drop" == true ]]; then
-    launch root --config "$scratch/site.toml"
+    start root --config "$scratch/site.toml"
     {
         echo "# terminal 1, as root, with the configuration of the sections before:"
         echo "\$ target/debug/step06-full --config /tmp/ch06/site.toml"
@@ -652,7 +480,7 @@ access = \"nobody-logs/access.log\"
 error = \"nobody-logs/error.log\"
 stderr = \"never\"
 EOF"
-    launch nobody --config "$scratch/nobody.toml" -v
+    start nobody --config "$scratch/nobody.toml" -v
     {
         echo "\$ target/debug/step06-full --config /tmp/ch06/nobody.toml -v"
         normalise <"$work/nobody.out"
