@@ -68,6 +68,9 @@ impl Subject {
         let spawned = Command::new(&self.program)
             .args(args)
             .args(["--host", "127.0.0.1", "--port", "0"])
+            // Only the error itself: a backtrace would bury it.
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LIB_BACKTRACE")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

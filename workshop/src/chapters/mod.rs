@@ -10,11 +10,22 @@
 
 pub mod ch01;
 pub mod ch02;
+pub mod ch03;
+pub mod ch04;
+pub mod ch05;
+pub mod ch06;
 
 use crate::exercise::Chapter;
 
 /// Every chapter with exercises, in book order.
-pub const ALL: &[&Chapter] = &[&ch01::CHAPTER, &ch02::CHAPTER];
+pub const ALL: &[&Chapter] = &[
+    &ch01::CHAPTER,
+    &ch02::CHAPTER,
+    &ch03::CHAPTER,
+    &ch04::CHAPTER,
+    &ch05::CHAPTER,
+    &ch06::CHAPTER,
+];
 
 /// The chapter called `id`: `ch01`, or just `1` / `01` / `ch1`.
 pub fn find(id: &str) -> Option<&'static Chapter> {
