@@ -151,6 +151,9 @@ pub struct CacheSection {
     pub max_entry: u64,
     /// Send `X-Cache: HIT` or `MISS` with every cacheable response.
     pub x_cache_header: bool,
+    /// Seconds a cached file is trusted without a `stat`; 0 checks it on
+    /// every request.
+    pub revalidate: f64,
 }
 
 /// `[log]`
@@ -366,6 +369,7 @@ impl Default for CacheSection {
             max_size: 64 * 1024 * 1024,
             max_entry: 1024 * 1024,
             x_cache_header: true,
+            revalidate: 0.0,
         }
     }
 }
@@ -481,6 +485,12 @@ impl Config {
         }
         if self.limits.max_header < 1024 {
             return Err(invalid("limits.max_header", "must be at least 1024 bytes"));
+        }
+        if !(self.cache.revalidate.is_finite() && (0.0..=60.0).contains(&self.cache.revalidate)) {
+            return Err(invalid(
+                "cache.revalidate",
+                "must be a number of seconds from 0 to 60",
+            ));
         }
         if self.cache.enabled && self.cache.max_entry > self.cache.max_size {
             return Err(invalid(
@@ -643,6 +653,13 @@ mod tests {
                 .to_string()
                 .contains("cache.max_entry")
         );
+        for bad in ["-1", "61", "nan"] {
+            let text = format!("{MINIMAL}\n[cache]\nrevalidate = {bad}\n");
+            let message = parse(&text).unwrap_err().to_string();
+            assert!(message.contains("cache.revalidate"), "{bad}: {message}");
+        }
+        let text = format!("{MINIMAL}\n[cache]\nrevalidate = 1\n");
+        assert_eq!(parse(&text).unwrap().cache.revalidate, 1.0);
     }
 
     #[test]

@@ -301,6 +301,10 @@ impl Files {
     pub fn fast_path(&self, request: &Parts) -> Option<Response<Body>> {
         let cache = self.cache.as_ref()?;
         let canonical = cache.resolved(request.uri.path())?;
+        // Checked less than `cache.revalidate` ago: no system call at all.
+        if let Some(entry) = cache.trusted(&canonical) {
+            return Some(self.respond_file(&request.headers, &request.method, entry, true));
+        }
         let metadata = std::fs::metadata(&canonical)
             .ok()
             .filter(std::fs::Metadata::is_file)?;
@@ -436,11 +440,8 @@ impl Files {
         let read = tokio::task::spawn_blocking(move || read_whole(file, size)).await;
         match read {
             Ok(Ok(body)) => {
-                let entry = Entry {
-                    identity,
-                    body,
-                    headers: Arc::new(self.file_headers(path, metadata)),
-                };
+                let file_headers = Arc::new(self.file_headers(path, metadata));
+                let entry = Entry::new(identity, body, file_headers);
                 cache.insert(path.to_owned(), entry.clone());
                 self.respond_file(headers, method, entry, false)
             }

@@ -343,10 +343,13 @@ fn files(config: &Config) -> anyhow::Result<Files> {
         mime,
         index_files: config.server.index_files.clone(),
         listing: config.server.directory_listing,
-        cache: config
-            .cache
-            .enabled
-            .then(|| Cache::new(config.cache.max_size, config.cache.max_entry)),
+        cache: config.cache.enabled.then(|| {
+            Cache::with_revalidation(
+                config.cache.max_size,
+                config.cache.max_entry,
+                Config::seconds(config.cache.revalidate),
+            )
+        }),
         x_cache_header: config.cache.x_cache_header,
         kinds: kinds(config),
     })

@@ -246,6 +246,31 @@ fn the_cache_notices_a_same_size_rewrite_in_the_same_second() {
 }
 // ANCHOR_END: cache_test
 
+#[test]
+fn with_revalidate_a_cached_file_is_trusted_for_that_long_then_checked() {
+    let setup = Setup::new("[cache]\nrevalidate = 3");
+    let server = setup.start();
+    assert_eq!(
+        get(server.addr(), "/hello.txt").unwrap().header("x-cache"),
+        Some("MISS")
+    );
+    assert_eq!(
+        get(server.addr(), "/hello.txt").unwrap().header("x-cache"),
+        Some("HIT")
+    );
+    fs::write(setup.path("www/hello.txt"), "HELLO WORLD\n").unwrap();
+    // Checked a moment ago: trusted, so the edit is not seen yet.
+    let trusted = get(server.addr(), "/hello.txt").unwrap();
+    assert_eq!(trusted.text(), "hello world\n");
+    assert_eq!(trusted.header("x-cache"), Some("HIT"));
+    // Once the interval has passed, the next hit is checked and the edit
+    // replaces the entry.
+    thread::sleep(Duration::from_millis(3_300));
+    let checked = get(server.addr(), "/hello.txt").unwrap();
+    assert_eq!(checked.text(), "HELLO WORLD\n");
+    assert_eq!(checked.header("x-cache"), Some("MISS"));
+}
+
 // ANCHOR: rotation_test
 #[test]
 fn rotation_under_load_loses_no_access_line() {
