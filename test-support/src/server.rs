@@ -131,18 +131,35 @@ impl TestServer {
         let (found, address) = mpsc::channel();
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
-        collect_lines(stdout, Arc::clone(&output), Some(found), false);
-        collect_lines(stderr, Arc::clone(&output), None, true);
+        let _stdout_reader = collect_lines(stdout, Arc::clone(&output), Some(found), false);
+        let stderr_reader = collect_lines(stderr, Arc::clone(&output), None, true);
 
         let addr = match address.recv_timeout(START_TIMEOUT) {
             Ok(addr) => addr,
-            Err(_) => {
+            Err(e) => {
+                // Disconnected: stdout closed, so the server exited (or
+                // closed it) without announcing itself. Timeout: it is
+                // still running but never said where it listens.
+                let what = match e {
+                    mpsc::RecvTimeoutError::Disconnected => {
+                        "exited before printing 'Listening on http://…'".to_owned()
+                    }
+                    mpsc::RecvTimeoutError::Timeout => {
+                        format!("did not print 'Listening on http://…' within {START_TIMEOUT:?}")
+                    }
+                };
                 let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
                 let status = child.wait();
+                // Its last lines are the ones that explain it: let the
+                // reader reach the end of the pipe (bounded, in case a
+                // grandchild still holds it open).
+                let deadline = Instant::now() + Duration::from_secs(2);
+                while !stderr_reader.is_finished() && Instant::now() < deadline {
+                    thread::sleep(Duration::from_millis(10));
+                }
                 let seen = output.lock().map(|o| o.stderr.clone()).unwrap_or_default();
                 panic!(
-                    "{} did not print 'Listening on http://…' within {START_TIMEOUT:?} \
-                     (exit: {status:?}); its stderr:\n{seen}",
+                    "{} {what} (exit: {status:?}); its stderr:\n{seen}",
                     program.display()
                 );
             }
@@ -312,7 +329,7 @@ fn collect_lines(
     output: Arc<Mutex<Output>>,
     mut found: Option<Sender<SocketAddr>>,
     is_stderr: bool,
-) {
+) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         for line in BufReader::new(pipe).lines() {
             let Ok(line) = line else { break };
@@ -332,7 +349,7 @@ fn collect_lines(
                 text.push('\n');
             }
         }
-    });
+    })
 }
 
 /// `Listening on http://127.0.0.1:41234` → the socket address.
