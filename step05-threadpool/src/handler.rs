@@ -97,7 +97,7 @@ impl Site {
                 .query
                 .map(|q| format!("?{q}"))
                 .unwrap_or_default();
-            request.target = format!("{}{query}", static_files::encode_url_text(path, false));
+            request.target = format!("{}{query}", static_files::encode_url_path(path));
             let origin = Origin {
                 peer,
                 local,

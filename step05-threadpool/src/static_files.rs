@@ -152,6 +152,12 @@ pub fn encode_url_text(text: &str, keep_escapes: bool) -> String {
     out
 }
 
+/// Percent-encodes a decoded URL *path*: like `encode_url_text` without
+/// `keep_escapes`, and `?` too, which in a path would start the query.
+pub fn encode_url_path(path: &str) -> String {
+    encode_url_text(path, false).replace('?', "%3F")
+}
+
 /// Only regular files are served (not devices, sockets, FIFOs, …).
 fn regular(file: File, metadata: Metadata, path: std::path::PathBuf) -> Result<Found, HttpError> {
     if !metadata.is_file() {

@@ -54,6 +54,10 @@ fn mounts_match_the_decoded_normalised_path() {
     let encoded = get(server.addr(), "/ap%70/environ").unwrap().text();
     assert!(encoded.contains("SCRIPT_NAME=/app\n"), "{encoded}");
     assert!(encoded.contains("PATH_INFO=/environ\n"), "{encoded}");
+    // An encoded `?` is part of the path: re-encoded for the app, it must
+    // not turn into the start of a query string.
+    let question = get(server.addr(), "/app/hello/a%3Fb").unwrap().text();
+    assert!(question.contains("Hello, a?b!"), "{question}");
     // Climbing out of the mount leaves it: this is a file, not the app.
     assert_eq!(
         get(server.addr(), "/app/../hello.txt").unwrap().body,
