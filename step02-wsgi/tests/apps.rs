@@ -12,12 +12,17 @@ use step02_wsgi::{Application, Environ, StartResponse};
 /// Plays the server: builds the environ for `raw`, calls `app`, drains the
 /// body. Returns the head the app set and the whole body.
 fn call(app: &dyn Application, raw: &[u8]) -> (ResponseHead, Vec<u8>) {
+    call_at(app, raw, "")
+}
+
+/// `call`, for an application mounted at `script_name`.
+fn call_at(app: &dyn Application, raw: &[u8], script_name: &str) -> (ResponseHead, Vec<u8>) {
     let (mut request, used) = parse_head(raw).expect("valid request").expect("complete");
     request.body = raw[used..].to_vec();
     let origin = Origin {
         peer: "127.0.0.1:50000".parse().expect("address"),
         local: "127.0.0.1:8080".parse().expect("address"),
-        script_name: String::new(),
+        script_name: script_name.to_owned(),
         pass_authorization: true,
     };
     let environ = Environ {
@@ -80,6 +85,23 @@ fn the_demo_site_in_process() {
         head.status, 500,
         "an out-of-range number is the handler's error"
     );
+}
+
+#[test]
+fn the_demo_index_links_stay_inside_its_mount() {
+    let app = demo::app();
+    let (_, body) = call(&app, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let root = String::from_utf8(body).unwrap();
+    assert!(root.contains("href=\"/hello/world\""), "{root}");
+    let raw = b"GET /apps/demo/ HTTP/1.1\r\nHost: x\r\n\r\n";
+    let (head, body) = call_at(&app, raw, "/apps/demo");
+    assert_eq!(head.status, 200);
+    let mounted = String::from_utf8(body).unwrap();
+    assert!(
+        mounted.contains("href=\"/apps/demo/hello/world\""),
+        "{mounted}"
+    );
+    assert!(!mounted.contains("href=\"/hello"), "{mounted}");
 }
 
 #[test]

@@ -24,7 +24,15 @@ const MAX_STREAM_PAUSE_MS: u64 = 5_000;
 /// The demo application.
 pub fn app() -> Router {
     Router::new()
-        .get("/", |_| Ok(Resp::html(INDEX)))
+        // Links start with SCRIPT_NAME, so that they stay inside the
+        // application wherever a server mounts it (`/apps/demo/hello/…`).
+        .get("/", |req| {
+            let prefix = req.vars.get("SCRIPT_NAME").unwrap_or_default();
+            let prefix = escape_html(prefix.trim_end_matches('/'));
+            Ok(Resp::html(
+                INDEX.replace("href=\"/", &format!("href=\"{prefix}/")),
+            ))
+        })
         .get("/hello/:name", |req| {
             let name = escape_html(req.param("name"));
             Ok(Resp::html(format!(
