@@ -85,6 +85,9 @@ impl Mounts {
     /// never `/python` or `/py/../x`. A path that cannot be normalised is
     /// under no mount: the file handler answers it with the right error.
     pub fn find(&self, path: &str) -> Option<&Mount> {
+        if self.0.is_empty() {
+            return None;
+        }
         let path = canonical_path(path)?;
         self.0.iter().find(|mount| under(&path, &mount.prefix))
     }
