@@ -88,6 +88,7 @@ pub enum RequestBody {
 pub type Responding<'a> = Pin<Box<dyn Future<Output = Response<Body>> + Send + 'a>>;
 
 // ANCHOR: respond
+// ANCHOR: cached_first
 /// Answers `request`, whose body is `body`.
 pub async fn respond(
     site: Arc<Site>,
@@ -114,6 +115,7 @@ fn cached(site: &Site, request: &Parts) -> Option<Response<Body>> {
     }
     site.files.fast_path(request)
 }
+// ANCHOR_END: cached_first
 
 /// Routes one request; `protocol` is `Some("INCLUDED")` for an SSI
 /// sub-request, `redirects` counts local redirects so far.
