@@ -66,6 +66,24 @@ pub fn segments(raw_path: &str) -> Result<Vec<OsString>, HttpError> {
 }
 // ANCHOR_END: segments
 
+/// The decoded, normalised path as text (`/a/./b/../c%20d` → `/a/c d`),
+/// with the trailing slash kept: what mounts are matched on. `None` if
+/// [`segments`] refuses it (a bad escape, an encoded slash, a climb above
+/// the root; the file handler then answers with the right error) or it is
+/// not UTF-8.
+pub fn canonical_path(raw: &str) -> Option<String> {
+    let segments = segments(raw).ok()?;
+    let mut path = String::new();
+    for segment in &segments {
+        path.push('/');
+        path.push_str(segment.to_str()?);
+    }
+    if path.is_empty() || (raw.ends_with('/') && !segments.is_empty()) {
+        path.push('/');
+    }
+    Some(path)
+}
+
 /// The document root, canonicalised once at start.
 #[derive(Debug, Clone)]
 pub struct Root {

@@ -85,7 +85,7 @@ impl Site {
         let mut request = request;
         // Mounts are matched on the decoded, normalised path, as files are:
         // `/ap%70/x` is under `/app`, and `/app/../hello.txt` is not.
-        let canonical = canonical_path(request.target_parts().path);
+        let canonical = crate::confine::canonical_path(request.target_parts().path);
         let mount = canonical
             .as_deref()
             .and_then(|path| self.mounts.iter().find(|m| under(path, &m.prefix)));
@@ -129,21 +129,6 @@ impl Site {
     // ANCHOR_END: respond
 }
 
-/// The decoded, normalised path (`/a/../b%20c` → `/b c`), or `None` if it
-/// is malformed (the file handler then answers with the right error).
-fn canonical_path(raw: &str) -> Option<String> {
-    let segments = crate::confine::segments(raw).ok()?;
-    let mut path = String::new();
-    for segment in &segments {
-        path.push('/');
-        path.push_str(segment.to_str()?);
-    }
-    if path.is_empty() || (raw.ends_with('/') && !segments.is_empty()) {
-        path.push('/');
-    }
-    Some(path)
-}
-
 /// Whether `path` is `prefix` itself or below it, by whole segments.
 fn under(path: &str, prefix: &str) -> bool {
     if prefix.is_empty() {
@@ -156,6 +141,7 @@ fn under(path: &str, prefix: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::confine::canonical_path;
 
     #[test]
     fn canonical_paths_are_decoded_and_normalised() {

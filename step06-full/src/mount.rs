@@ -37,6 +37,7 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use step01_iterative::response::SERVER_NAME;
 use step02_wsgi::environ::{self, Origin};
 use step02_wsgi::gateway::{Application, Environ, ErrorStream, ResponseHead, StartResponse};
+use step05_threadpool::confine::canonical_path;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::access::error_line;
@@ -98,22 +99,6 @@ impl Mounts {
     }
 }
 // ANCHOR_END: find
-
-/// The decoded, normalised path (`/a/./b/../c%20d` → `/a/c d`), with the
-/// trailing slash kept; `None` if it is malformed (a bad escape, an
-/// encoded slash, a climb above the root) or not UTF-8.
-fn canonical_path(raw: &str) -> Option<String> {
-    let segments = step05_threadpool::confine::segments(raw).ok()?;
-    let mut path = String::new();
-    for segment in &segments {
-        path.push('/');
-        path.push_str(segment.to_str()?);
-    }
-    if path.is_empty() || (raw.ends_with('/') && !segments.is_empty()) {
-        path.push('/');
-    }
-    Some(path)
-}
 
 /// Whether `path` is `prefix` itself or below it, by whole segments.
 fn under(path: &str, prefix: &str) -> bool {
