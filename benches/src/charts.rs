@@ -185,9 +185,10 @@ pub fn chart(table: &Table, footer: &str) -> String {
     throughput_axis(&mut svg, rows, bottom);
     let scale = LogScale::for_rows(rows);
     latency_axis(&mut svg, &scale, bottom);
+    let max = max_rps(rows);
     for (i, row) in rows.iter().enumerate() {
         let y = TOP + ROW * i as f64;
-        draw_row(&mut svg, row, y, max_rps(rows), &scale);
+        draw_row(&mut svg, row, y, max, &scale);
     }
     let _ = writeln!(
         svg,
@@ -325,18 +326,7 @@ fn throughput_axis(svg: &mut String, rows: &[Row], bottom: f64) {
     let mut value = 0.0;
     while value <= max * 1.0001 {
         let x = BAR_LEFT + BAR_MAX * value / max;
-        let _ = writeln!(
-            svg,
-            "<line x1=\"{x:.1}\" y1=\"{}\" x2=\"{x:.1}\" y2=\"{bottom}\" stroke=\"{FAINT}\"/>",
-            TOP - 4.0
-        );
-        let _ = writeln!(
-            svg,
-            "<text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\" font-size=\"10\" \
-             fill=\"#666\">{}</text>",
-            bottom + 14.0,
-            short_count(value)
-        );
+        grid_line(svg, x, bottom, &short_count(value));
         value += step;
     }
 }
@@ -344,20 +334,24 @@ fn throughput_axis(svg: &mut String, rows: &[Row], bottom: f64) {
 fn latency_axis(svg: &mut String, scale: &LogScale, bottom: f64) {
     for exponent in scale.low..=scale.high {
         let micros = 10_u64.pow(exponent);
-        let x = scale.x(micros);
-        let _ = writeln!(
-            svg,
-            "<line x1=\"{x:.1}\" y1=\"{}\" x2=\"{x:.1}\" y2=\"{bottom}\" stroke=\"{FAINT}\"/>",
-            TOP - 4.0
-        );
-        let _ = writeln!(
-            svg,
-            "<text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\" font-size=\"10\" \
-             fill=\"#666\">{}</text>",
-            bottom + 14.0,
-            decade(exponent)
-        );
+        grid_line(svg, scale.x(micros), bottom, &decade(exponent));
     }
+}
+
+/// One vertical grid line at `x`, from the first row to `bottom`, with its
+/// label under it.
+fn grid_line(svg: &mut String, x: f64, bottom: f64, label: &str) {
+    let _ = writeln!(
+        svg,
+        "<line x1=\"{x:.1}\" y1=\"{}\" x2=\"{x:.1}\" y2=\"{bottom}\" stroke=\"{FAINT}\"/>",
+        TOP - 4.0
+    );
+    let _ = writeln!(
+        svg,
+        "<text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\" font-size=\"10\" \
+         fill=\"#666\">{label}</text>",
+        bottom + 14.0,
+    );
 }
 
 /// A base-10 logarithmic scale over whole decades of microseconds.
