@@ -143,9 +143,13 @@ async fn route_inner(
         return crate::mount::serve(&site, mount, request, body, conn).await;
     }
     let safe = request.method == Method::GET || request.method == Method::HEAD;
-    // Reached again by a local redirect or an SSI include (a first request
-    // tried it in `respond`).
-    if safe && let Some(response) = site.files.fast_path(request) {
+    // A first request already tried the cache in `respond`; a local
+    // redirect or an SSI include (a sub-request) has not.
+    let sub_request = redirects > 0 || protocol.is_some();
+    if sub_request
+        && safe
+        && let Some(response) = site.files.fast_path(request)
+    {
         return response;
     }
     let found = match site.files.locate(&request.uri).await {
