@@ -8,6 +8,9 @@
 
 use std::fmt;
 use std::io;
+use std::path::Path;
+
+use tempfile::TempDir;
 
 /// Why a check failed, and the evidence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +131,23 @@ pub fn show_bytes(bytes: &[u8], limit: usize) -> String {
         out.pop();
     }
     out
+}
+
+/// A check that could not set up its files: not the server's fault.
+pub fn setup_failed(path: &Path, error: &io::Error) -> Failure {
+    Failure::new(format!(
+        "the check could not write {}: {error}",
+        path.display()
+    ))
+}
+
+/// A scratch directory of a check's own (`stepwise-workshop-chNN-…` under
+/// the system's temporary directory), removed when it is dropped.
+pub fn scratch_dir(chapter: &str) -> Result<TempDir, Failure> {
+    tempfile::Builder::new()
+        .prefix(&format!("stepwise-workshop-{chapter}-"))
+        .tempdir()
+        .map_err(|e| setup_failed(&std::env::temp_dir(), &e))
 }
 
 #[cfg(test)]

@@ -15,15 +15,16 @@
 use std::fs::{self, File};
 use std::io;
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
+use tempfile::TempDir;
 
 use nix::sys::signal::Signal;
 use test_support::{Client, RawResponse};
 
 use crate::exercise::{Chapter, Exercise, Outcome, Solution};
-use crate::failure::{Failure, show_bytes};
+use crate::failure::{Failure, scratch_dir, setup_failed, show_bytes};
 use crate::probe::{CONNECT_TIMEOUT, Exchange, Probe, content_type_is, no_response};
 use crate::probe::{random_below, token};
 use crate::subject::Subject;
@@ -91,17 +92,12 @@ fn shown(response: &RawResponse) -> String {
 /// one file; dropping it removes the directory.
 struct TempRoot {
     /// The document root.
-    dir: PathBuf,
+    dir: TempDir,
 }
 
 impl TempRoot {
     fn new() -> Result<TempRoot, Failure> {
-        let dir = std::env::temp_dir().join(format!(
-            "stepwise-workshop-ch05-{}-{}",
-            std::process::id(),
-            token()
-        ));
-        fs::create_dir_all(&dir).map_err(|e| setup_failed(&dir, &e))?;
+        let dir = scratch_dir("ch05")?;
         Ok(TempRoot { dir })
     }
 
@@ -113,7 +109,7 @@ impl TempRoot {
         contents: &str,
         modified: SystemTime,
     ) -> Result<SystemTime, Failure> {
-        let path = self.dir.join(name);
+        let path = self.dir.path().join(name);
         let set = || -> io::Result<SystemTime> {
             fs::write(&path, contents)?;
             File::options()
@@ -124,20 +120,6 @@ impl TempRoot {
         };
         set().map_err(|e| setup_failed(&path, &e))
     }
-}
-
-impl Drop for TempRoot {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A check that could not set up its files: not the server's fault.
-fn setup_failed(path: &Path, error: &io::Error) -> Failure {
-    Failure::new(format!(
-        "the check could not write {}: {error}",
-        path.display()
-    ))
 }
 
 /// `exchange`, with commands that repeat it against the demo site.
@@ -165,7 +147,7 @@ fn etag(subject: &Subject) -> Outcome {
         + Duration::from_secs(whole_seconds)
         + Duration::from_nanos(123_456_789);
     let kept = root.write(&name, &first, modified)?;
-    let root_arg = root.dir.to_string_lossy().into_owned();
+    let root_arg = root.dir.path().to_string_lossy().into_owned();
     let server = subject.start(&["--root", &root_arg])?;
     let curl_etag = "curl -si http://127.0.0.1:8080/hello.txt | grep -i etag";
 

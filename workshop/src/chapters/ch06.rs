@@ -17,18 +17,20 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{self, Read};
+use std::io::Read;
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+
 use std::thread;
 use std::time::{Duration, Instant};
+use tempfile::TempDir;
 
 use serde_json::Value;
 use test_support::Client;
 
 use crate::exercise::{Chapter, Exercise, Outcome, Solution};
-use crate::failure::{Failure, show_bytes};
+use crate::failure::{Failure, scratch_dir, setup_failed, show_bytes};
 use crate::probe::{CONNECT_TIMEOUT, Exchange, Probe, content_type_is, random_below, token};
 use crate::subject::{Server, Subject};
 
@@ -106,27 +108,25 @@ directory = \"sessions\"
 struct TempSite {
     /// The directory, which is also the configuration's `base`: relative
     /// paths in `stepwise.toml` start here.
-    dir: PathBuf,
+    dir: TempDir,
 }
 
 impl TempSite {
     /// A new site whose configuration is [`BASE_CONFIG`] followed by
     /// `extra` (more tables, such as `[[mount]]`).
     fn new(extra: &str) -> Result<TempSite, Failure> {
-        let dir = std::env::temp_dir().join(format!(
-            "stepwise-workshop-ch06-{}-{}",
-            std::process::id(),
-            token()
-        ));
-        let site = TempSite { dir };
-        fs::create_dir_all(site.dir.join("www")).map_err(|e| setup_failed(&site.dir, &e))?;
+        let site = TempSite {
+            dir: scratch_dir("ch06")?,
+        };
+        let www = site.path("www");
+        fs::create_dir_all(&www).map_err(|e| setup_failed(&www, &e))?;
         site.write("stepwise.toml", format!("{BASE_CONFIG}{extra}"))?;
         Ok(site)
     }
 
     /// `relative`, under the site's directory.
     fn path(&self, relative: &str) -> PathBuf {
-        self.dir.join(relative)
+        self.dir.path().join(relative)
     }
 
     /// Writes a file (its directories made as needed).
@@ -161,20 +161,6 @@ impl TempSite {
         server.run_line = DEMO.to_owned();
         Ok(server)
     }
-}
-
-impl Drop for TempSite {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A check that could not set up its files: not the server's fault.
-fn setup_failed(path: &Path, error: &io::Error) -> Failure {
-    Failure::new(format!(
-        "the check could not write {}: {error}",
-        path.display()
-    ))
 }
 
 /// `exchange` with `try_it` as the commands to repeat it by hand.
@@ -965,7 +951,7 @@ fn upload(subject: &Subject) -> Outcome {
 
     // The files are stored under uploads/, by names of the server's making.
     let uploads = site.path("uploads");
-    let files = files_under(&site.dir);
+    let files = files_under(site.dir.path());
     for (word, content) in words.iter().zip(&contents) {
         let stored: Vec<&PathBuf> = files
             .iter()
@@ -973,7 +959,7 @@ fn upload(subject: &Subject) -> Outcome {
             .collect();
         let listed: BTreeSet<String> = files
             .iter()
-            .filter_map(|p| p.strip_prefix(&site.dir).ok())
+            .filter_map(|p| p.strip_prefix(site.dir.path()).ok())
             .map(|p| p.display().to_string())
             .collect();
         let note = format!(
