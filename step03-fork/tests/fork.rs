@@ -102,12 +102,27 @@ fn leaked_client_sockets_withhold_eof_and_pile_up_in_the_parent() {
 }
 // ANCHOR_END: leak_test
 
+/// The lowest descriptor count seen over 300 ms: the parent's steady
+/// state, without a connection it is just handing to a child.
+fn settled_fds(pid: i32) -> usize {
+    (0..30)
+        .map(|_| {
+            thread::sleep(Duration::from_millis(10));
+            open_fds(pid).expect("the server's descriptors")
+        })
+        .min()
+        .expect("thirty readings")
+}
+
 #[test]
 fn closing_the_parents_copy_keeps_descriptors_flat_and_ends_bodies() {
     let server = start(&[]);
     let pid = server.pid().unwrap();
     assert_eq!(burst(&server, 10), 10);
-    let before = open_fds(pid).unwrap();
+    // The baseline once the parent has closed every copy it held: a
+    // reading taken while it is between accept and close counts one
+    // socket too many (seen in CI as "7 before, 6 after").
+    let before = settled_fds(pid);
     assert_eq!(burst(&server, 50), 50);
     let flat = eventually(Duration::from_secs(5), || open_fds(pid).unwrap() == before);
     assert!(
