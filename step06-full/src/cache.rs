@@ -5,7 +5,8 @@
 //! - an LRU-style cache keyed by the file's canonical path, under a byte
 //!   budget (`cache.max_size`): each entry is charged its body, its key and
 //!   a fixed overhead, and inserting evicts the least valuable entries
-//!   until the total fits (moka's TinyLFU policy, a refinement of LRU);
+//!   until the total fits (quick_cache's S3-FIFO policy, a refinement of
+//!   LRU that a one-off scan of many files cannot flush);
 //! - files above `cache.max_entry` are never cached: they are streamed;
 //! - bodies are `Bytes`, reference-counted: a response being sent keeps
 //!   its body alive even if the entry is evicted meanwhile;
@@ -33,7 +34,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use moka::sync::Cache as Moka;
+use quick_cache::sync::Cache as Store;
+use quick_cache::{OptionsBuilder, Weighter};
 
 use crate::files::FileHeaders;
 
@@ -42,7 +44,7 @@ use crate::files::FileHeaders;
 const ENTRY_OVERHEAD: u64 = 256;
 
 /// How many URL → file resolutions are remembered.
-const NAMES: u64 = 16_384;
+const NAMES: usize = 16_384;
 
 /// Which version of a file an entry holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,12 +110,12 @@ impl Entry {
 // ANCHOR: cache
 /// The cache and its counters.
 pub struct Cache {
-    map: Moka<PathBuf, Entry>,
+    map: Store<Arc<Path>, Entry, Charge>,
     /// URL path (as the client sent it) → the canonical file it resolved
     /// to: what nginx calls an open-file cache, without the descriptor.
     /// It saves the resolution (a `canonicalize` walks every component),
     /// never the check: a hit is still `stat`ed and compared.
-    names: Moka<String, PathBuf>,
+    names: Store<Box<str>, Arc<Path>>,
     max_entry: u64,
     /// How long a checked entry is trusted (zero: not at all).
     revalidate: Duration,
@@ -133,17 +135,19 @@ impl Cache {
     /// Like [`Cache::new`], but an entry found unchanged is trusted for
     /// `revalidate` before it is checked again.
     pub fn with_revalidation(max_size: u64, max_entry: u64, revalidate: Duration) -> Cache {
-        let map = Moka::builder()
-            .max_capacity(max_size)
-            .weigher(|key: &PathBuf, entry: &Entry| {
-                let weight =
-                    entry.body.len() as u64 + key.as_os_str().len() as u64 + ENTRY_OVERHEAD;
-                u32::try_from(weight).unwrap_or(u32::MAX)
-            })
-            .build();
+        // The map is split into shards, each with its own lock and an equal
+        // share of the budget; a shard must still hold the largest file.
+        let shards = (max_size / max_entry.max(1) / 2).clamp(1, 16);
+        let options = OptionsBuilder::new()
+            .shards(usize::try_from(shards).unwrap_or(1))
+            .weight_capacity(max_size)
+            .estimated_items_capacity(usize::try_from(max_size / 8192).unwrap_or(1).max(32))
+            .build()
+            .expect("every option is set");
+        let map = Store::with_options(options, Charge, Default::default(), Default::default());
         Cache {
             map,
-            names: Moka::new(NAMES),
+            names: Store::new(NAMES),
             max_entry,
             revalidate,
             epoch: Instant::now(),
@@ -168,7 +172,7 @@ impl Cache {
                 Some(entry)
             }
             Some(_) => {
-                self.map.invalidate(path);
+                self.map.remove(path);
                 self.misses.fetch_add(1, Ordering::Relaxed);
                 None
             }
@@ -206,19 +210,19 @@ impl Cache {
     pub fn insert(&self, path: PathBuf, entry: Entry) {
         entry.checked.store(self.now_ms(), Ordering::Relaxed);
         if self.admits(entry.body.len() as u64) {
-            self.map.insert(path, entry);
+            self.map.insert(Arc::from(path), entry);
         }
     }
     // ANCHOR_END: cache
 
     /// The canonical file `url_path` resolved to last time, if remembered.
-    pub fn resolved(&self, url_path: &str) -> Option<PathBuf> {
+    pub fn resolved(&self, url_path: &str) -> Option<Arc<Path>> {
         self.names.get(url_path)
     }
 
     /// Remembers that `url_path` resolved to the file `canonical`.
     pub fn remember(&self, url_path: &str, canonical: &Path) {
-        self.names.insert(url_path.to_owned(), canonical.to_owned());
+        self.names.insert(Box::from(url_path), Arc::from(canonical));
     }
 
     /// (hits, misses) so far.
@@ -229,10 +233,20 @@ impl Cache {
         )
     }
 
-    /// The bytes currently charged (after pending evictions are applied).
+    /// The bytes currently charged.
     pub fn weighted_size(&self) -> u64 {
-        self.map.run_pending_tasks();
-        self.map.weighted_size()
+        self.map.weight()
+    }
+}
+
+/// What an entry costs the budget: its body, its key, and a fixed
+/// overhead for the map's own bookkeeping.
+#[derive(Clone)]
+struct Charge;
+
+impl Weighter<Arc<Path>, Entry> for Charge {
+    fn weight(&self, key: &Arc<Path>, entry: &Entry) -> u64 {
+        entry.body.len() as u64 + key.as_os_str().len() as u64 + ENTRY_OVERHEAD
     }
 }
 
@@ -321,6 +335,27 @@ mod tests {
         };
         cache.insert(PathBuf::from("/big"), entry(big, vec![0u8; 3_000]));
         assert!(cache.get(Path::new("/big"), big).is_none());
+    }
+
+    #[test]
+    fn a_file_of_the_largest_admitted_size_is_kept() {
+        // The budget is split between shards; each must still hold one.
+        for (max_size, max_entry) in [(64 << 20, 1 << 20), (4 << 20, 1 << 20), (1 << 20, 1 << 18)] {
+            let cache = Cache::new(max_size, max_entry);
+            let identity = Identity {
+                dev: 1,
+                ino: 1,
+                size: max_entry,
+                mtime_ns: 0,
+                ctime_ns: 0,
+            };
+            let body = vec![0u8; usize::try_from(max_entry).unwrap()];
+            cache.insert(PathBuf::from("/largest"), entry(identity, body));
+            assert!(
+                cache.get(Path::new("/largest"), identity).is_some(),
+                "{max_entry} of {max_size}"
+            );
+        }
     }
 
     #[test]

@@ -523,9 +523,10 @@ impl Files {
     /// Validators, conditionals and the range: either the response head to
     /// fill with the returned range, or a finished response (304, 412, 416).
     ///
-    /// The head is built straight into a `HeaderMap` from values computed
-    /// once per version of the file ([`FileHeaders`]): cloning a
-    /// `HeaderValue` shares its bytes, so a cache hit formats nothing.
+    /// A full response starts from the file's ready-made head
+    /// ([`FileHeaders`]): one clone of a `HeaderMap` copies its table and
+    /// shares every value's bytes, so a cache hit neither formats nor
+    /// hashes a header name.
     fn head(
         &self,
         headers: &HeaderMap,
@@ -543,19 +544,9 @@ impl Files {
             &refreshed
         };
         let length = file.size;
-        let mut response = Response::new(());
-        let out = response.headers_mut();
-        out.reserve(8);
-        out.insert(header::SERVER, HeaderValue::from_static(SERVER_NAME));
-        out.insert(header::ETAG, file.etag.clone());
-        out.insert(header::LAST_MODIFIED, file.last_modified.clone());
-        out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         match conditional::evaluate(method, headers, &file.validators) {
             Precondition::Proceed => {}
-            Precondition::NotModified => {
-                *response.status_mut() = StatusCode::NOT_MODIFIED;
-                return Err(Box::new(response.map(|()| empty())));
-            }
+            Precondition::NotModified => return Err(Box::new(not_modified(file))),
             Precondition::Failed => {
                 return Err(Box::new(plain_error(
                     StatusCode::PRECONDITION_FAILED,
@@ -563,13 +554,31 @@ impl Files {
                 )));
             }
         }
+        let mut response = Response::new(());
+        *response.headers_mut() = file.template.clone();
+        // The template says `X-Cache: HIT`, the common case.
+        let out = response.headers_mut();
+        match cache_hit {
+            Some(true) if self.x_cache_header => {}
+            Some(false) if self.x_cache_header => {
+                out.insert(X_CACHE, HeaderValue::from_static("MISS"));
+            }
+            _ => {
+                out.remove(X_CACHE);
+            }
+        }
         let range = match conditional::range(method, headers, length, &file.validators) {
             RangeOutcome::Full => 0..length,
             RangeOutcome::Partial(range) => {
                 *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+                let out = response.headers_mut();
+                out.insert(
+                    header::CONTENT_LENGTH,
+                    HeaderValue::from(range.end - range.start),
+                );
                 let value = conditional::content_range(&range, length);
                 if let Ok(value) = HeaderValue::from_str(&value) {
-                    response.headers_mut().insert(header::CONTENT_RANGE, value);
+                    out.insert(header::CONTENT_RANGE, value);
                 }
                 range
             }
@@ -584,18 +593,6 @@ impl Files {
                 return Err(Box::new(refused));
             }
         };
-        let out = response.headers_mut();
-        out.insert(header::CONTENT_TYPE, file.content_type.clone());
-        out.insert(
-            header::CONTENT_LENGTH,
-            HeaderValue::from(range.end - range.start),
-        );
-        if self.x_cache_header
-            && let Some(hit) = cache_hit
-        {
-            let value = HeaderValue::from_static(if hit { "HIT" } else { "MISS" });
-            out.insert(X_CACHE, value);
-        }
         Ok((response, range))
     }
     // ANCHOR_END: head
@@ -607,6 +604,19 @@ type Head = (Response<()>, Range<u64>);
 
 /// `X-Cache: HIT` or `MISS`.
 const X_CACHE: header::HeaderName = header::HeaderName::from_static("x-cache");
+
+/// A 304 Not Modified: the validators and no representation headers
+/// (RFC 9110 §15.4.5).
+fn not_modified(file: &FileHeaders) -> Response<Body> {
+    let mut response = Response::new(empty());
+    *response.status_mut() = StatusCode::NOT_MODIFIED;
+    let out = response.headers_mut();
+    out.insert(header::SERVER, HeaderValue::from_static(SERVER_NAME));
+    out.insert(header::ETAG, file.etag.clone());
+    out.insert(header::LAST_MODIFIED, file.last_modified.clone());
+    out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    response
+}
 
 // ANCHOR: file_headers
 /// The parts of a file's response head that depend only on the version of
@@ -624,6 +634,9 @@ pub struct FileHeaders {
     etag: HeaderValue,
     last_modified: HeaderValue,
     content_type: HeaderValue,
+    /// The head of a full `200` response, `X-Cache: HIT` included, in the
+    /// order it goes on the wire.
+    template: HeaderMap,
     /// Whether `Last-Modified` is final. A file dated in the future has it
     /// clamped to the present (see [`conditional::validators`]), and the
     /// present moves on.
@@ -637,12 +650,24 @@ impl FileHeaders {
         let now = SystemTime::now();
         let validators = conditional::validators(size, modified, now);
         let last_modified = conditional::last_modified_header(&validators);
+        let etag = header_value(&validators.etag, "\"\"");
+        let last_modified = header_value(&last_modified, "Thu, 01 Jan 1970 00:00:00 GMT");
+        // A type from a mime.types file that is not a valid header value
+        // is served as bytes rather than not at all.
+        let content_type = header_value(content_type, "application/octet-stream");
+        let mut template = HeaderMap::with_capacity(7);
+        template.insert(header::SERVER, HeaderValue::from_static(SERVER_NAME));
+        template.insert(header::ETAG, etag.clone());
+        template.insert(header::LAST_MODIFIED, last_modified.clone());
+        template.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        template.insert(header::CONTENT_TYPE, content_type.clone());
+        template.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+        template.insert(X_CACHE, HeaderValue::from_static("HIT"));
         FileHeaders {
-            etag: header_value(&validators.etag, "\"\""),
-            last_modified: header_value(&last_modified, "Thu, 01 Jan 1970 00:00:00 GMT"),
-            // A type from a mime.types file that is not a valid header
-            // value is served as bytes rather than not at all.
-            content_type: header_value(content_type, "application/octet-stream"),
+            etag,
+            last_modified,
+            content_type,
+            template,
             settled: modified <= now,
             validators,
             size,

@@ -113,6 +113,10 @@ fn conditional_requests() {
     assert_eq!(inm.status, 304);
     assert_eq!(inm.header("etag"), Some(etag.as_str()));
     assert!(inm.body.is_empty());
+    // A 304 carries the validators, not the representation's headers.
+    for absent in ["content-type", "x-cache"] {
+        assert!(inm.header(absent).is_none(), "{absent} in a 304");
+    }
     assert_eq!(
         request(
             &server,
@@ -138,6 +142,7 @@ fn ranges() {
     let part = request(&server, "GET /hello.txt HTTP/1.1\r\nRange: bytes=0-4");
     assert_eq!((part.status, part.body.as_slice()), (206, &b"hello"[..]));
     assert_eq!(part.header("content-range"), Some("bytes 0-4/12"));
+    assert_eq!(part.header("content-length"), Some("5"));
     let suffix = request(&server, "GET /hello.txt HTTP/1.1\r\nRange: bytes=-6");
     assert_eq!(suffix.body, b"world\n");
     let outside = request(&server, "GET /hello.txt HTTP/1.1\r\nRange: bytes=100-200");
@@ -245,6 +250,18 @@ fn the_cache_notices_a_same_size_rewrite_in_the_same_second() {
     assert!(big.header("x-cache").is_none());
 }
 // ANCHOR_END: cache_test
+
+#[test]
+fn the_x_cache_header_can_be_turned_off() {
+    let setup = Setup::new("[cache]\nx_cache_header = false");
+    let server = setup.start();
+    for _ in 0..2 {
+        let response = get(server.addr(), "/hello.txt").unwrap();
+        assert_eq!(response.text(), "hello world\n");
+        assert!(response.header("x-cache").is_none());
+        assert_eq!(response.header("content-length"), Some("12"));
+    }
+}
 
 #[test]
 fn with_revalidate_a_cached_file_is_trusted_for_that_long_then_checked() {
