@@ -15,11 +15,11 @@
 //!   entry is stale and is replaced.
 //!   Nanoseconds and the inode catch a rewrite within the same second that
 //!   keeps the same size, which a seconds-only mtime would miss;
-//! - "checked" means on every hit by default (`cache.revalidate = 0`), or
-//!   at most every `cache.revalidate` seconds: the reference allows an
-//!   interval and recommends at most 1 s, and lighttpd's stat cache uses
-//!   1 s. Within it a hit costs no system call at all, and a change on
-//!   disk is seen at most that late.
+//! - "checked" means at most every `cache.revalidate` seconds, 1 by
+//!   default: the reference allows an interval and recommends at most
+//!   1 s, and lighttpd's stat cache uses 1 s. Within it a hit costs no
+//!   system call at all, and a change on disk is seen at most that late.
+//!   `revalidate = 0` checks on every hit.
 //!
 //! The slow path opens and `fstat`s the file anyway (that is how
 //! confinement checks what it serves), so its check costs nothing extra;

@@ -151,8 +151,8 @@ pub struct CacheSection {
     pub max_entry: u64,
     /// Send `X-Cache: HIT` or `MISS` with every cacheable response.
     pub x_cache_header: bool,
-    /// Seconds a cached file is trusted without a `stat`; 0 checks it on
-    /// every request.
+    /// Seconds a cached file is trusted without a `stat` (1, like
+    /// lighttpd's stat cache); 0 checks it on every request.
     pub revalidate: f64,
 }
 
@@ -369,7 +369,7 @@ impl Default for CacheSection {
             max_size: 64 * 1024 * 1024,
             max_entry: 1024 * 1024,
             x_cache_header: true,
-            revalidate: 0.0,
+            revalidate: 1.0,
         }
     }
 }
@@ -658,8 +658,9 @@ mod tests {
             let message = parse(&text).unwrap_err().to_string();
             assert!(message.contains("cache.revalidate"), "{bad}: {message}");
         }
-        let text = format!("{MINIMAL}\n[cache]\nrevalidate = 1\n");
-        assert_eq!(parse(&text).unwrap().cache.revalidate, 1.0);
+        assert_eq!(parse(MINIMAL).unwrap().cache.revalidate, 1.0);
+        let text = format!("{MINIMAL}\n[cache]\nrevalidate = 0.25\n");
+        assert_eq!(parse(&text).unwrap().cache.revalidate, 0.25);
     }
 
     #[test]

@@ -230,7 +230,8 @@ fn methods_and_confinement() {
 // ANCHOR: cache_test
 #[test]
 fn the_cache_notices_a_same_size_rewrite_in_the_same_second() {
-    let setup = Setup::new("");
+    // Checked on every hit, so the rewrite must show on the next request.
+    let setup = Setup::new("[cache]\nrevalidate = 0");
     let server = setup.start();
     let first = get(server.addr(), "/hello.txt").unwrap();
     assert_eq!(first.header("x-cache"), Some("MISS"));
@@ -482,7 +483,8 @@ fn started_as_root_it_runs_as_the_configured_user() {
         eprintln!("skipping: there is no user `nobody`");
         return;
     }
-    let setup = Setup::new("user = \"nobody\"");
+    // Every hit checked: the chmod below must show at once.
+    let setup = Setup::new("user = \"nobody\"\n[cache]\nrevalidate = 0");
     // Readable by nobody: the root and what it holds; not: one root-only file.
     for path in [
         setup.dir.path().to_owned(),

@@ -343,13 +343,15 @@ expect_seconds "the request for a FIFO" 0 0.5
 finish listing.txt
 stop_server
 
-# --- The cache: a hit, a rewrite, a file too big -----------------------------
+# --- The cache: a hit, a rewrite (seen within a second), a file too big -------
 
 start cache --config "$scratch/site.toml"
 say cache.txt "# terminal 1, a fresh server: cargo run -p step06-full -- --config /tmp/ch06/site.toml" "# terminal 2:"
 shot cache.txt "curl -s -D - -o /dev/null http://127.0.0.1:8080/hello.txt | grep -E '^(Etag|X-Cache)'"
 shot cache.txt "curl -s -D - -o /dev/null http://127.0.0.1:8080/hello.txt | grep -E '^(Etag|X-Cache)'"
 shot cache.txt "printf 'HELLO, WORLD\\n' > /tmp/ch06/www/hello.txt"
+shot cache.txt "curl -s -D - http://127.0.0.1:8080/hello.txt | grep -E '^(X-Cache|hello|HELLO)'"
+shot cache.txt "sleep 1"
 shot cache.txt "curl -si http://127.0.0.1:8080/hello.txt"
 shot cache.txt "head -c 100000000 /dev/zero > /tmp/ch06/www/big.bin"
 shot cache.txt "curl -sI http://127.0.0.1:8080/big.bin"
