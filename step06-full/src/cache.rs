@@ -143,6 +143,8 @@ impl Cache {
             .weight_capacity(max_size)
             .estimated_items_capacity(usize::try_from(max_size / 8192).unwrap_or(1).max(32))
             .build()
+            // `build` fails only when the weight capacity or the item
+            // estimate is missing, and both are set just above.
             .expect("every option is set");
         let map = Store::with_options(options, Charge, Default::default(), Default::default());
         Cache {
@@ -356,6 +358,21 @@ mod tests {
                 "{max_entry} of {max_size}"
             );
         }
+    }
+
+    #[test]
+    fn a_zero_budget_holds_nothing_and_does_not_panic() {
+        let cache = Cache::new(0, 0);
+        let identity = Identity {
+            dev: 1,
+            ino: 1,
+            size: 0,
+            mtime_ns: 0,
+            ctime_ns: 0,
+        };
+        cache.insert(PathBuf::from("/empty"), entry(identity, Bytes::new()));
+        assert!(cache.get(Path::new("/empty"), identity).is_none());
+        assert_eq!(cache.weighted_size(), 0);
     }
 
     #[test]
