@@ -19,6 +19,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use step01_iterative::response::escape_html;
 
 /// What `compare --json` writes: the run's header and its tables.
 #[derive(Debug, Deserialize)]
@@ -149,19 +150,19 @@ pub fn chart(table: &Table, footer: &str) -> String {
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" \
          viewBox=\"0 0 {WIDTH} {height}\" font-family=\"sans-serif\" font-size=\"12\" \
          role=\"img\" aria-labelledby=\"title-{id} desc-{id}\">",
-        id = escape(&table.id),
+        id = escape_html(&table.id),
     );
     let _ = writeln!(
         svg,
         "<title id=\"title-{}\">{}</title>",
-        escape(&table.id),
-        escape(&title)
+        escape_html(&table.id),
+        escape_html(&title)
     );
     let _ = writeln!(
         svg,
         "<desc id=\"desc-{}\">{}</desc>",
-        escape(&table.id),
-        escape(&describe(rows))
+        escape_html(&table.id),
+        escape_html(&describe(rows))
     );
     let _ = writeln!(
         svg,
@@ -170,7 +171,7 @@ pub fn chart(table: &Table, footer: &str) -> String {
     let _ = writeln!(
         svg,
         "<text x=\"10\" y=\"20\" font-size=\"14\" font-weight=\"bold\" fill=\"{INK}\">{}</text>",
-        escape(&title)
+        escape_html(&title)
     );
     let _ = writeln!(
         svg,
@@ -194,7 +195,7 @@ pub fn chart(table: &Table, footer: &str) -> String {
         svg,
         "<text x=\"10\" y=\"{}\" font-size=\"11\" fill=\"#666\">{}</text>",
         height - 10.0,
-        escape(footer)
+        escape_html(footer)
     );
     svg.push_str("</svg>\n");
     svg
@@ -239,13 +240,13 @@ fn draw_row(svg: &mut String, row: &Row, y: f64, max: f64, scale: &LogScale) {
     let _ = writeln!(
         svg,
         "<text x=\"{LABEL_RIGHT}\" y=\"{middle}\" text-anchor=\"end\" fill=\"{INK}\">{}</text>",
-        escape(&row.server)
+        escape_html(&row.server)
     );
     if let Some(why) = &row.failed {
         let _ = writeln!(
             svg,
             "<text x=\"{BAR_LEFT}\" y=\"{middle}\" fill=\"{FULL}\">failed: {}</text>",
-            escape(&shorten(why, 90))
+            escape_html(&shorten(why, 90))
         );
         return;
     }
@@ -268,7 +269,7 @@ fn draw_row(svg: &mut String, row: &Row, y: f64, max: f64, scale: &LogScale) {
         svg,
         "<text x=\"{:.1}\" y=\"{middle}\" fill=\"{INK}\">{}</text>",
         BAR_LEFT + width + 6.0,
-        escape(&value)
+        escape_html(&value)
     );
     match (row.p50_us, row.p99_us) {
         (Some(p50), Some(p99)) if row.ok > 0 => {
@@ -303,7 +304,7 @@ fn draw_row(svg: &mut String, row: &Row, y: f64, max: f64, scale: &LogScale) {
                 svg,
                 "<text x=\"{x:.1}\" y=\"{middle}\" text-anchor=\"{anchor}\" font-size=\"11\" \
                  fill=\"#444\">{}</text>",
-                escape(&label)
+                escape_html(&label)
             );
         }
         _ => {
@@ -460,21 +461,6 @@ fn shorten(text: &str, max: usize) -> String {
         short.push('\u{2026}');
         short
     }
-}
-
-/// Escapes text for an SVG element or attribute.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
