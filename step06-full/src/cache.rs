@@ -258,6 +258,17 @@ mod tests {
     use std::fs;
     use std::time::SystemTime;
 
+    /// A file on device 1 with times at the epoch.
+    fn file_identity(ino: u64, size: u64) -> Identity {
+        Identity {
+            dev: 1,
+            ino,
+            size,
+            mtime_ns: 0,
+            ctime_ns: 0,
+        }
+    }
+
     fn entry(identity: Identity, body: impl Into<Bytes>) -> Entry {
         let headers = FileHeaders::new(identity.size, SystemTime::UNIX_EPOCH, "text/plain");
         Entry::new(identity, body.into(), Arc::new(headers))
@@ -286,13 +297,7 @@ mod tests {
 
     #[test]
     fn an_entry_is_trusted_only_within_the_revalidation_interval() {
-        let identity = Identity {
-            dev: 1,
-            ino: 1,
-            size: 2,
-            mtime_ns: 0,
-            ctime_ns: 0,
-        };
+        let identity = file_identity(1, 2);
         let path = Path::new("/a");
         let strict = Cache::new(1 << 20, 1 << 16);
         strict.insert(path.to_owned(), entry(identity, "ab"));
@@ -315,26 +320,14 @@ mod tests {
         let cache = Cache::new(10_000, 2_000);
         assert!(!cache.admits(2_001));
         for i in 0..50u64 {
-            let identity = Identity {
-                dev: 1,
-                ino: i,
-                size: 1_000,
-                mtime_ns: 0,
-                ctime_ns: 0,
-            };
+            let identity = file_identity(i, 1_000);
             cache.insert(
                 PathBuf::from(format!("/f{i}")),
                 entry(identity, vec![0u8; 1_000]),
             );
         }
         assert!(cache.weighted_size() <= 10_000, "{}", cache.weighted_size());
-        let big = Identity {
-            dev: 1,
-            ino: 99,
-            size: 3_000,
-            mtime_ns: 0,
-            ctime_ns: 0,
-        };
+        let big = file_identity(99, 3_000);
         cache.insert(PathBuf::from("/big"), entry(big, vec![0u8; 3_000]));
         assert!(cache.get(Path::new("/big"), big).is_none());
     }
@@ -344,13 +337,7 @@ mod tests {
         // The budget is split between shards; each must still hold one.
         for (max_size, max_entry) in [(64 << 20, 1 << 20), (4 << 20, 1 << 20), (1 << 20, 1 << 18)] {
             let cache = Cache::new(max_size, max_entry);
-            let identity = Identity {
-                dev: 1,
-                ino: 1,
-                size: max_entry,
-                mtime_ns: 0,
-                ctime_ns: 0,
-            };
+            let identity = file_identity(1, max_entry);
             let body = vec![0u8; usize::try_from(max_entry).unwrap()];
             cache.insert(PathBuf::from("/largest"), entry(identity, body));
             assert!(
@@ -363,13 +350,7 @@ mod tests {
     #[test]
     fn a_zero_budget_holds_nothing_and_does_not_panic() {
         let cache = Cache::new(0, 0);
-        let identity = Identity {
-            dev: 1,
-            ino: 1,
-            size: 0,
-            mtime_ns: 0,
-            ctime_ns: 0,
-        };
+        let identity = file_identity(1, 0);
         cache.insert(PathBuf::from("/empty"), entry(identity, Bytes::new()));
         assert!(cache.get(Path::new("/empty"), identity).is_none());
         assert_eq!(cache.weighted_size(), 0);
@@ -378,23 +359,11 @@ mod tests {
     #[test]
     fn a_body_outlives_its_eviction() {
         let cache = Cache::new(2_000, 2_000);
-        let identity = Identity {
-            dev: 1,
-            ino: 1,
-            size: 1_000,
-            mtime_ns: 0,
-            ctime_ns: 0,
-        };
+        let identity = file_identity(1, 1_000);
         cache.insert(PathBuf::from("/a"), entry(identity, vec![7u8; 1_000]));
         let body = cache.get(Path::new("/a"), identity).unwrap().body;
         for i in 2..10u64 {
-            let other = Identity {
-                dev: 1,
-                ino: i,
-                size: 1_000,
-                mtime_ns: 0,
-                ctime_ns: 0,
-            };
+            let other = file_identity(i, 1_000);
             cache.insert(
                 PathBuf::from(format!("/{i}")),
                 entry(other, vec![0u8; 1_000]),
