@@ -26,6 +26,7 @@
 //! the fast path (`Files::fast_path`) pays one `stat`, unless the entry was
 //! checked less than `revalidate` ago.
 
+use std::ffi::OsStr;
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -110,7 +111,9 @@ impl Entry {
 // ANCHOR: cache
 /// The cache and its counters.
 pub struct Cache {
-    map: Store<Arc<Path>, Entry, Charge>,
+    /// Keyed by the path's bytes: hashing a `Path` itself walks its
+    /// components, which costs more than the rest of the lookup.
+    map: Store<Arc<OsStr>, Entry, Charge>,
     /// URL path (as the client sent it) → the canonical file it resolved
     /// to: what nginx calls an open-file cache, without the descriptor.
     /// It saves the resolution (a `canonicalize` walks every component),
@@ -167,14 +170,14 @@ impl Cache {
     /// (`identity`, from the descriptor just opened). A stale entry is
     /// removed.
     pub fn get(&self, path: &Path, identity: Identity) -> Option<Entry> {
-        match self.map.get(path) {
+        match self.map.get(path.as_os_str()) {
             Some(entry) if entry.identity == identity => {
                 self.hits.fetch_add(1, Ordering::Relaxed);
                 entry.checked.store(self.now_ms(), Ordering::Relaxed);
                 Some(entry)
             }
             Some(_) => {
-                self.map.remove(path);
+                self.map.remove(path.as_os_str());
                 self.misses.fetch_add(1, Ordering::Relaxed);
                 None
             }
@@ -192,7 +195,7 @@ impl Cache {
         if self.revalidate.is_zero() {
             return None;
         }
-        let entry = self.map.get(path)?;
+        let entry = self.map.get(path.as_os_str())?;
         let age = self
             .now_ms()
             .saturating_sub(entry.checked.load(Ordering::Relaxed));
@@ -212,7 +215,7 @@ impl Cache {
     pub fn insert(&self, path: PathBuf, entry: Entry) {
         entry.checked.store(self.now_ms(), Ordering::Relaxed);
         if self.admits(entry.body.len() as u64) {
-            self.map.insert(Arc::from(path), entry);
+            self.map.insert(Arc::from(path.into_os_string()), entry);
         }
     }
     // ANCHOR_END: cache
@@ -246,9 +249,9 @@ impl Cache {
 #[derive(Clone)]
 struct Charge;
 
-impl Weighter<Arc<Path>, Entry> for Charge {
-    fn weight(&self, key: &Arc<Path>, entry: &Entry) -> u64 {
-        entry.body.len() as u64 + key.as_os_str().len() as u64 + ENTRY_OVERHEAD
+impl Weighter<Arc<OsStr>, Entry> for Charge {
+    fn weight(&self, key: &Arc<OsStr>, entry: &Entry) -> u64 {
+        entry.body.len() as u64 + key.len() as u64 + ENTRY_OVERHEAD
     }
 }
 

@@ -121,7 +121,8 @@ pub struct ServerSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Timeouts {
-    /// A request head must arrive within this (408 otherwise).
+    /// A request head must arrive within this; the connection is closed
+    /// otherwise (hyper sends no 408).
     pub header_read: f64,
     /// A kept-alive connection may sit idle this long.
     pub idle: f64,

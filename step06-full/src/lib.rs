@@ -16,7 +16,8 @@
 //! # Layout
 //!
 //! - [`config`] — the TOML configuration, checked key by key.
-//! - [`server`] — accept loops, hyper connections, limits, graceful stop.
+//! - [`server`] — accept loops, hyper connections, limits, graceful stop;
+//!   [`timer`] — one alarm per connection for hyper's timeouts.
 //! - [`handler`] — routing a request to files, a script or an SSI page;
 //!   local redirects.
 //! - [`files`] — static files: confinement, index files, listings,
@@ -53,3 +54,4 @@ pub mod servlet;
 pub mod session;
 pub mod ssi;
 pub mod ssi_page;
+pub mod timer;

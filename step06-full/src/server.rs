@@ -14,7 +14,8 @@
 //!   so beyond `max_clients` new connections wait in the kernel's backlog
 //!   instead of being accepted and refused;
 //! - **timeouts**: hyper's header-read timer bounds both the wait for the
-//!   next request on a kept-alive connection and the arrival of its head;
+//!   next request on a kept-alive connection and the arrival of its head,
+//!   timed by one alarm per connection ([`ConnectionTimer`]);
 //! - **title-case headers** on the wire (`Content-Type`), as nginx and
 //!   Apache send them; hyper keeps names in lowercase inside;
 //! - **graceful shutdown**: stop accepting, let every connection finish the
@@ -31,7 +32,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -41,6 +42,7 @@ use crate::handler::{Conn, Dynamic, RequestBody};
 use crate::log::Log;
 use crate::mount::Mounts;
 use crate::session::SweeperHandle;
+use crate::timer::ConnectionTimer;
 
 /// Everything a request needs; replaced whole on reload.
 pub struct Site {
@@ -187,7 +189,7 @@ async fn accept_loop(
             async move { Ok::<_, Infallible>(handle(site, request, conn).await) }
         });
         let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
+            .timer(ConnectionTimer::new())
             .header_read_timeout(limits.header_read)
             .keep_alive(true)
             .title_case_headers(true)

@@ -3,7 +3,7 @@
 //! rule of the server-behaviour reference this part implements.
 
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::thread;
 use std::time::Duration;
@@ -582,12 +582,7 @@ fn keep_alive_and_pipelining() {
 #[test]
 fn an_idle_keep_alive_connection_is_closed_after_the_timeout() {
     let setup = Setup::new("");
-    let config = fs::read_to_string(setup.path("stepwise.toml")).unwrap();
-    fs::write(
-        setup.path("stepwise.toml"),
-        format!("{config}\n[timeouts]\nidle = 0.5\nheader_read = 0.5\n"),
-    )
-    .unwrap();
+    with_short_timeouts(&setup);
     let server = setup.start();
     let mut client = Client::connect(server.addr()).unwrap();
     client
@@ -595,6 +590,63 @@ fn an_idle_keep_alive_connection_is_closed_after_the_timeout() {
         .unwrap();
     assert_eq!(client.read_response(false).unwrap().status, 200);
     // Nothing more is sent: the server closes the connection by itself.
+    assert!(client.sees_eof_within(Duration::from_secs(5)));
+}
+
+/// `Setup` with both connection timeouts at half a second.
+fn with_short_timeouts(setup: &Setup) {
+    let config = fs::read_to_string(setup.path("stepwise.toml")).expect("the test config");
+    fs::write(
+        setup.path("stepwise.toml"),
+        format!("{config}\n[timeouts]\nidle = 0.5\nheader_read = 0.5\n"),
+    )
+    .expect("the test config is writable");
+}
+
+#[test]
+fn a_head_sent_a_byte_at_a_time_is_cut_off() {
+    let setup = Setup::new("");
+    with_short_timeouts(&setup);
+    let server = setup.start();
+    let mut client = Client::connect(server.addr()).unwrap();
+    let mut drip = client.try_clone_stream().unwrap();
+    // Sixty bytes, one every 100 ms: the head would be complete after six
+    // seconds, twelve times the timeout, if every byte bought more time.
+    let dripper = thread::spawn(move || {
+        drip.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n")
+            .ok()?;
+        for byte in b"X-Slow: ".iter().chain(&[b'a'; 50]).chain(b"\r\n\r\n") {
+            thread::sleep(Duration::from_millis(100));
+            drip.write_all(&[*byte]).ok()?;
+        }
+        Some(())
+    });
+    client.set_read_timeout(Duration::from_secs(4)).unwrap();
+    let answer = client.read_to_end();
+    assert!(
+        matches!(&answer, Ok(bytes) if bytes.is_empty())
+            || matches!(&answer, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the slow head was answered or never cut off: {answer:?}"
+    );
+    assert!(dripper.join().unwrap().is_none(), "the whole head got in");
+}
+
+#[test]
+fn a_connection_in_use_outlives_the_timeout() {
+    let setup = Setup::new("");
+    with_short_timeouts(&setup);
+    let server = setup.start();
+    let mut client = Client::connect(server.addr()).unwrap();
+    // A request every 150 ms for about 1.5 s: three times the timeout,
+    // but never idle for long enough.
+    for _ in 0..10 {
+        client
+            .send(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        assert_eq!(client.read_response(false).unwrap().status, 200);
+        thread::sleep(Duration::from_millis(150));
+    }
+    // Then it is left alone, and closed.
     assert!(client.sees_eof_within(Duration::from_secs(5)));
 }
 
