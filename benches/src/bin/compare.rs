@@ -21,7 +21,7 @@
 //! | id | request | servers |
 //! | --- | --- | --- |
 //! | `file_1k` | a 1 KiB file, keep-alive | step05 ×4, step06, nginx, lighttpd |
-//! | `tiny` | 11 bytes, a new connection per request | step01, step03, step04, step05 ×4, step06, nginx, lighttpd |
+//! | `tiny` | 11 bytes, a new connection per request | step01, step03, step04, step05 ×4, step06, step06-static, nginx, lighttpd |
 //! | `file_954k` | a 954 KB file, keep-alive | as `file_1k` |
 //! | `hello_cgi` | a shell script as CGI, keep-alive | step06, lighttpd (mod_cgi) |
 //! | `hello_php` | a PHP page through php-cgi, keep-alive | step06, lighttpd (mod_cgi), lighttpd (FastCGI) |
@@ -30,7 +30,8 @@
 //! `tiny` is chapter 2's framework application (`/sleep?ms=0`, mounted at
 //! `/app` in chapters 5 and 6; chapter 1's own handler in step01); nginx
 //! and lighttpd serve the same 11 bytes from a file, the closest thing
-//! they have. Chapter 3 never reaps its children, so it is restarted every
+//! they have, and so does `step06-static` (step06-full again, on the
+//! peers' file: chapter 6's new-connection goal). Chapter 3 never reaps its children, so it is restarted every
 //! 5,000 connections, outside the measured time.
 //!
 //! # Configurations
@@ -262,6 +263,9 @@ enum Server {
     Step05Rayon,
     Step05Prefork,
     Step06,
+    /// step06-full serving the peers' static file in `tiny`: chapter 6's
+    /// own goal for a new connection per request.
+    Step06Static,
     Nginx,
     Lighttpd,
     LighttpdFastcgi,
@@ -285,6 +289,7 @@ impl Server {
             Server::Step05Rayon => "step05-rayon",
             Server::Step05Prefork => "step05-prefork",
             Server::Step06 => "step06-full",
+            Server::Step06Static => "step06-static",
             Server::Nginx => "nginx",
             Server::Lighttpd => "lighttpd",
             Server::LighttpdFastcgi => "lighttpd-fastcgi",
@@ -301,7 +306,7 @@ impl Server {
             | Server::Step05Threads
             | Server::Step05Rayon
             | Server::Step05Prefork => Some("step05-threadpool"),
-            Server::Step06 => Some("step06-full"),
+            Server::Step06 | Server::Step06Static => Some("step06-full"),
             Server::Nginx | Server::Lighttpd | Server::LighttpdFastcgi => None,
         }
     }
@@ -360,7 +365,12 @@ impl Table {
             Table::Tiny => {
                 servers.extend([Server::Step01, Server::Step03, Server::Step04]);
                 servers.extend(STEP05);
-                servers.extend([Server::Step06, Server::Nginx, Server::Lighttpd]);
+                servers.extend([
+                    Server::Step06,
+                    Server::Step06Static,
+                    Server::Nginx,
+                    Server::Lighttpd,
+                ]);
             }
             Table::HelloCgi => servers.extend([Server::Step06, Server::Lighttpd]),
             Table::HelloPhp => {
@@ -397,7 +407,10 @@ impl Table {
             Table::HelloCgi => "/cgi-bin/hello.cgi",
             Table::HelloPhp => "/hello.php",
             Table::Tiny => match server {
-                Server::Nginx | Server::Lighttpd | Server::LighttpdFastcgi => "/tiny.txt",
+                Server::Nginx
+                | Server::Lighttpd
+                | Server::LighttpdFastcgi
+                | Server::Step06Static => "/tiny.txt",
                 s if s.mounts_app() => "/app/sleep?ms=0",
                 _ => "/sleep?ms=0",
             },
@@ -474,7 +487,9 @@ impl Table {
                  step01, chapter 2's framework application in the others (`--app framework` \
                  for step03 and step04, mounted at `/app` in step05 and step06). nginx and \
                  lighttpd run no application: they serve the same 11 bytes from a static \
-                 file, the closest equivalent, which is less work."
+                 file, the closest equivalent, which is less work. step06-static is \
+                 step06-full serving that same file, which measures chapter 6's goal of at \
+                 least nginx's rate with a new connection per request."
                     .to_owned(),
                 format!(
                     "step03-fork never reaps its children (on purpose): it is restarted every \
@@ -1330,7 +1345,7 @@ impl Ctx {
                 Server::Step03 | Server::Step04 => {
                     args.extend(["--app".into(), "framework".into()])
                 }
-                Server::Step06 => {
+                Server::Step06 | Server::Step06Static => {
                     let config = self
                         .fixture
                         .path()
@@ -2436,7 +2451,13 @@ mod tests {
         assert_eq!(Table::Tiny.path(Server::Step05Pool), "/app/sleep?ms=0");
         assert_eq!(Table::Tiny.path(Server::Step03), "/sleep?ms=0");
         assert_eq!(Table::Tiny.path(Server::Nginx), "/tiny.txt");
+        // step06 twice in `tiny`: its mounted application, and the peers' file.
+        assert_eq!(Table::Tiny.path(Server::Step06), "/app/sleep?ms=0");
+        assert_eq!(Table::Tiny.path(Server::Step06Static), "/tiny.txt");
         assert!(!Table::File1k.servers().contains(&Server::Step01));
+        for table in [Table::File1k, Table::File954k, Table::HelloCgi, Table::Idle] {
+            assert!(!table.servers().contains(&Server::Step06Static));
+        }
     }
 
     #[test]
