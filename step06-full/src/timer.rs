@@ -38,8 +38,10 @@ use hyper::rt::{Sleep, Timer};
 /// connection's one alarm.
 ///
 /// Make one per connection. The sleeps of one connection are polled by
-/// its one task, one at a time, which is how hyper uses them.
-#[derive(Debug, Clone, Default)]
+/// its one task, one at a time, which is how hyper uses them; shared by
+/// two tasks, the alarm would wake only the last one to poll it (so the
+/// type is not `Clone`).
+#[derive(Debug, Default)]
 pub struct ConnectionTimer {
     /// Made on the first request for a sleep (inside the runtime).
     alarm: Arc<Mutex<Option<Pin<Box<tokio::time::Sleep>>>>>,
