@@ -108,12 +108,21 @@ pub async fn respond(
 
 /// The answer to a `GET` or `HEAD` of a file the cache holds, unless a
 /// mounted application owns the path.
+///
+/// The cache is asked first: a URL it knows was served as a file, which
+/// a mount would have prevented, so the mount check (which decodes the
+/// path) runs only on a hit, and a request for an application pays for it
+/// once, in `route_inner`, rather than twice.
 fn cached(site: &Site, request: &Parts) -> Option<Response<Body>> {
     let safe = request.method == Method::GET || request.method == Method::HEAD;
-    if !safe || site.mounts.find(request.uri.path()).is_some() {
+    if !safe {
         return None;
     }
-    site.files.fast_path(request)
+    let response = site.files.fast_path(request)?;
+    if site.mounts.find(request.uri.path()).is_some() {
+        return None;
+    }
+    Some(response)
 }
 // ANCHOR_END: cached_first
 
