@@ -7,8 +7,9 @@
 //! With hyper-util's `TokioTimer`, each of those sleeps is a tokio timer
 //! of its own: allocated, registered in the runtime's timer wheel (under a
 //! lock) on its first poll, and taken out again (under the lock) when
-//! dropped — for every request, about 1,500 instructions of a cached
-//! response that costs about 15,800 in all.
+//! dropped, for every request. The timeout costs a cached response about
+//! 1,500 instructions of about 15,700 in all; about 400 of them were that
+//! making and unmaking, which this module saves.
 //!
 //! [`ConnectionTimer`] gives hyper the same deadlines, backed by a single
 //! tokio sleep per connection, the *alarm*. On a busy connection each
