@@ -17,7 +17,8 @@
 //!
 //! - [`config`] — the TOML configuration, checked key by key.
 //! - [`server`] — accept loops, hyper connections, limits, graceful stop;
-//!   [`timer`] — one alarm per connection for hyper's timeouts.
+//!   [`timer`] — one alarm per connection for hyper's timeouts;
+//!   [`socket`] — a connection's last response corked with its FIN.
 //! - [`handler`] — routing a request to files, a script or an SSI page;
 //!   local redirects.
 //! - [`files`] — static files: confinement, index files, listings,
@@ -52,6 +53,7 @@ pub mod privileges;
 pub mod server;
 pub mod servlet;
 pub mod session;
+pub mod socket;
 pub mod ssi;
 pub mod ssi_page;
 pub mod timer;

@@ -16,6 +16,8 @@
 //! - **timeouts**: hyper's header-read timer bounds both the wait for the
 //!   next request on a kept-alive connection and the arrival of its head,
 //!   timed by one alarm per connection ([`ConnectionTimer`]);
+//! - **the last response corked**: on a connection that closes after it,
+//!   the response and the FIN leave in one TCP segment ([`Socket`]);
 //! - **title-case headers** on the wire (`Content-Type`), as nginx and
 //!   Apache send them; hyper keeps names in lowercase inside;
 //! - **graceful shutdown**: stop accepting, let every connection finish the
@@ -29,7 +31,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -44,6 +46,7 @@ use crate::handler::{Conn, Dynamic, RequestBody};
 use crate::log::Log;
 use crate::mount::Mounts;
 use crate::session::SweeperHandle;
+use crate::socket::{Last, Socket, asks_to_close};
 use crate::timer::ConnectionTimer;
 
 /// Everything a request needs; replaced whole on reload.
@@ -186,9 +189,22 @@ async fn accept_loop(
         };
         let conn = Conn { peer, local };
         let site = site.current();
+        let last = Last::default();
+        let socket = Socket::new(stream, last.clone());
         let service = service_fn(move |request: Request<Incoming>| {
             let site = Arc::clone(&site);
-            async move { Ok::<_, Infallible>(handle(site, request, conn).await) }
+            // A connection's last response leaves with its FIN if its
+            // body is all in memory (see `socket`).
+            let closing = asks_to_close(request.version(), request.headers()).then(|| last.clone());
+            async move {
+                let response = handle(site, request, conn).await;
+                if let Some(last) = closing
+                    && response.body().size_hint().exact().is_some()
+                {
+                    last.mark();
+                }
+                Ok::<_, Infallible>(response)
+            }
         });
         let connection = http1::Builder::new()
             .timer(ConnectionTimer::new())
@@ -196,7 +212,7 @@ async fn accept_loop(
             .keep_alive(true)
             .title_case_headers(true)
             .max_buf_size(limits.max_header.max(8192))
-            .serve_connection(TokioIo::new(stream), service);
+            .serve_connection(TokioIo::new(socket), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {

@@ -650,6 +650,75 @@ fn a_connection_in_use_outlives_the_timeout() {
     assert!(client.sees_eof_within(Duration::from_secs(5)));
 }
 
+/// The TCP segments `stream` has received so far (`tcpi_segs_in`).
+#[allow(unsafe_code)]
+fn segments_received(stream: &std::net::TcpStream) -> u32 {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `info` is a plain C struct that may be all zeros, `length`
+    // holds its size, and the kernel writes at most `length` bytes into it.
+    unsafe {
+        let mut info: libc::tcp_info = std::mem::zeroed();
+        let mut length = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        let done = libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&raw mut info).cast(),
+            &mut length,
+        );
+        assert_eq!(
+            done,
+            0,
+            "getsockopt(TCP_INFO): {}",
+            std::io::Error::last_os_error()
+        );
+        info.tcpi_segs_in
+    }
+}
+
+/// Segments received by a client that sends `head` on a new connection
+/// and reads the response: to the end of the stream if the server closes
+/// it, or to the end of the body if it keeps it open.
+fn segments_for(server: &TestServer, head: &str, closes: bool) -> u32 {
+    let mut client = Client::connect(server.addr()).expect("a connection");
+    client.send(head.as_bytes()).expect("the request is sent");
+    let response = if closes {
+        client.read_to_end().expect("the response and the end")
+    } else {
+        client.read_response(false).expect("a response").body
+    };
+    assert!(!response.is_empty());
+    segments_received(&client.try_clone_stream().expect("the stream"))
+}
+
+#[test]
+fn a_last_response_and_its_fin_share_one_segment() {
+    let setup = Setup::new("");
+    let server = setup.start();
+    let keep = "GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+    let close = "GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let old = "GET /hello.txt HTTP/1.0\r\n\r\n";
+    // A kept-alive connection receives the handshake, the response and
+    // whatever acknowledgements the kernel sends on its own; a closing one
+    // should receive exactly as many, its FIN riding on the response. A
+    // FIN of its own would be one segment more, every time; the kernel's
+    // own timing could add one now and then, so one match in five will do.
+    for (name, last) in [("Connection: close", close), ("HTTP/1.0", old)] {
+        let tries: Vec<(u32, u32)> = (0..5)
+            .map(|_| {
+                (
+                    segments_for(&server, keep, false),
+                    segments_for(&server, last, true),
+                )
+            })
+            .collect();
+        assert!(
+            tries.iter().any(|(kept, closed)| kept == closed),
+            "{name}: segments received (kept alive, closed): {tries:?}"
+        );
+    }
+}
+
 #[test]
 fn sigterm_lets_a_download_in_progress_finish() {
     let setup = Setup::new("");
