@@ -143,7 +143,7 @@ pub fn asks_to_close(version: Version, headers: &HeaderMap) -> bool {
 }
 
 /// Whether the `Connection` headers list `option` (case-insensitive).
-pub fn has_option(headers: &HeaderMap, option: &str) -> bool {
+fn has_option(headers: &HeaderMap, option: &str) -> bool {
     headers.get_all(CONNECTION).iter().any(|value| {
         value
             .as_bytes()
