@@ -193,6 +193,13 @@ pub struct CgiSection {
     pub max_processes: usize,
     /// Hand `Authorization` to scripts as `HTTP_AUTHORIZATION`.
     pub pass_authorization: bool,
+    /// Seconds of CPU time a script may use (`RLIMIT_CPU`); 0: no limit.
+    pub cpu_seconds: u64,
+    /// Bytes of address space a script may map (`RLIMIT_AS`); 0: no limit.
+    pub address_space: u64,
+    /// Processes and threads of the scripts' user (`RLIMIT_NPROC`); 0: no
+    /// limit.
+    pub processes: u64,
 }
 
 /// `[php]`
@@ -290,6 +297,9 @@ impl Default for CgiSection {
             idle_timeout: 60.0,
             max_processes: 64,
             pass_authorization: false,
+            cpu_seconds: 0,
+            address_space: 0,
+            processes: 0,
         }
     }
 }
@@ -505,6 +515,12 @@ impl Config {
         if self.cgi.max_processes == 0 {
             return Err(invalid("cgi.max_processes", "must be at least 1"));
         }
+        if (1..MIN_ADDRESS_SPACE).contains(&self.cgi.address_space) {
+            return Err(invalid(
+                "cgi.address_space",
+                "must be 0 (no limit) or at least 16 MiB (16777216): a script needs room to start",
+            ));
+        }
         for (key, prefixes) in [
             ("cgi.directories", &self.cgi.directories),
             ("ssi.exec_directories", &self.ssi.exec_directories),
@@ -601,6 +617,10 @@ impl Config {
     }
 }
 
+/// The smallest `cgi.address_space` accepted: below it, no script could
+/// even start (the shell and its libraries alone map a few MiB).
+const MIN_ADDRESS_SPACE: u64 = 16 * 1024 * 1024;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -672,7 +692,18 @@ mod tests {
         assert_eq!(config.ssi.extensions, ["shtml"]);
         assert!(!config.ssi.exec, "exec must be off unless asked for");
         assert!(!config.cgi.pass_authorization);
+        // No resource limit unless asked for: each costs a fork per script.
+        assert_eq!(
+            (
+                config.cgi.cpu_seconds,
+                config.cgi.address_space,
+                config.cgi.processes
+            ),
+            (0, 0, 0)
+        );
         for (section, line, key) in [
+            ("cgi", "address_space = 1048576", "cgi.address_space"),
+            ("cgi", "cpu_seconds = -1", "cpu_seconds"),
             ("cgi", "extensions = [\".cgi\"]", "cgi.extensions"),
             ("cgi", "directories = [\"cgi-bin\"]", "cgi.directories"),
             ("cgi", "max_processes = 0", "cgi.max_processes"),

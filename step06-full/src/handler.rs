@@ -34,7 +34,7 @@ use tokio::sync::Semaphore;
 
 use crate::access::error_line;
 use crate::cgi::meta::{self, Context, ScriptTarget};
-use crate::cgi::process::{self, Invocation, Outcome, Timeouts};
+use crate::cgi::process::{self, Invocation, Outcome, ResourceLimits, Timeouts};
 use crate::files::{Body, Files, Found, Kind, Script, plain_error};
 use crate::server::Site;
 
@@ -52,6 +52,8 @@ pub struct Dynamic {
     pub php_wanted: String,
     /// The CGI header and idle timeouts.
     pub timeouts: Timeouts,
+    /// The resource limits every script and SSI command runs under.
+    pub limits: ResourceLimits,
     /// The largest request body a script is given (413 beyond it).
     pub max_body: u64,
     /// Export `Authorization` to scripts.
@@ -362,6 +364,7 @@ pub async fn run_script(
         peer: conn.peer,
         nph: script.kind == Kind::Cgi && crate::cgi::output::is_nph(&file_name),
         head_only: request.method == Method::HEAD,
+        limits: dynamic.limits,
     };
     process::run(invocation, dynamic.timeouts, &site.errors, permit).await
 }

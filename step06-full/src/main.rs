@@ -31,7 +31,7 @@ use step05_threadpool::confine::Root;
 use step05_threadpool::mime::{MimeTypes, SHIPPED};
 use step06_full::access::error_line;
 use step06_full::cache::Cache;
-use step06_full::cgi::process::Timeouts;
+use step06_full::cgi::process::{ResourceLimits, Timeouts};
 use step06_full::config::{Config, StderrMode};
 use step06_full::files::{Files, Kinds};
 use step06_full::handler::Dynamic;
@@ -486,6 +486,11 @@ fn dynamic(config: &Config) -> Dynamic {
         timeouts: Timeouts {
             header: Config::seconds(config.cgi.header_timeout),
             idle: Config::seconds(config.cgi.idle_timeout),
+        },
+        limits: ResourceLimits {
+            cpu_seconds: config.cgi.cpu_seconds,
+            address_space: config.cgi.address_space,
+            processes: config.cgi.processes,
         },
         max_body: config.limits.max_body,
         pass_authorization: config.cgi.pass_authorization,

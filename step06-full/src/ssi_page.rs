@@ -395,10 +395,12 @@ impl Host for PageHost {
             Path::to_path_buf,
         );
         let timeout = self.site.dynamic.timeouts.header;
+        let limits = self.site.dynamic.limits;
         let errors = self.site.errors.clone();
         let peer = self.conn.peer;
         self.runtime.block_on(async move {
-            let mut child = tokio::process::Command::new("/bin/sh")
+            let mut shell = tokio::process::Command::new("/bin/sh");
+            shell
                 .arg("-c")
                 .arg(command)
                 .env_clear()
@@ -409,7 +411,9 @@ impl Host for PageHost {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .process_group(0)
-                .kill_on_drop(true)
+                .kill_on_drop(true);
+            limits.apply(&mut shell);
+            let mut child = shell
                 .spawn()
                 .map_err(|e| format!("cannot run /bin/sh: {e}"))?;
             let pgid = child.id().and_then(|id| i32::try_from(id).ok());

@@ -1040,6 +1040,49 @@ fn beyond_max_processes_a_script_gets_503() {
     );
 }
 
+/// Prints the limits it runs under, as the shell's `ulimit` reports them:
+/// CPU seconds, address space in KiB, processes.
+const LIMITS_SCRIPT: &str = "#!/bin/sh
+printf 'Content-Type: text/plain\\n\\n'
+printf 'cpu=%s as=%s nproc=%s\\n' \"$(ulimit -t)\" \"$(ulimit -v)\" \"$(ulimit -p)\"
+";
+
+#[test]
+fn configured_resource_limits_are_set_in_every_script() {
+    let limits = "cpu_seconds = 7\naddress_space = 536870912\nprocesses = 4000\n";
+    let setup = Setup::with(&format!("{RELAXED}{limits}"), "");
+    setup.script("cgi-bin/limits.cgi", LIMITS_SCRIPT);
+    let server = setup.start();
+    let limited = get(&server, "/cgi-bin/limits.cgi");
+    assert_eq!(limited.status, 200, "{}", limited.text());
+    assert_eq!(limited.text(), "cpu=7 as=524288 nproc=4000\n");
+
+    // Not configured, nothing is set: the script inherits the server's.
+    let setup = Setup::new();
+    setup.script("cgi-bin/limits.cgi", LIMITS_SCRIPT);
+    let server = setup.start();
+    let inherited = get(&server, "/cgi-bin/limits.cgi").text();
+    assert!(
+        inherited.starts_with("cpu=unlimited as=unlimited "),
+        "{inherited}"
+    );
+}
+
+#[test]
+fn a_script_over_its_cpu_limit_is_stopped_with_a_500() {
+    // Generous timeouts: what must stop the script is its second of CPU.
+    let setup = Setup::with(
+        "header_timeout = 60\nidle_timeout = 60\ncpu_seconds = 1\n",
+        "",
+    );
+    setup.script("cgi-bin/spin.cgi", "#!/bin/sh\nwhile :; do :; done\n");
+    let server = setup.start();
+    let spun = get(&server, "/cgi-bin/spin.cgi");
+    assert_eq!(spun.status, 500, "{}", spun.text());
+    setup.log_with("End of script output before headers");
+    assert_no_children_left(&server);
+}
+
 #[test]
 fn each_stderr_line_becomes_one_error_log_line() {
     let setup = Setup::new();

@@ -101,6 +101,25 @@ impl Setup {
 }
 
 #[test]
+fn exec_cmd_runs_under_the_cgi_resource_limits() {
+    let setup = Setup::new();
+    let config = fs::read_to_string(setup.path("stepwise.toml")).expect("the test config");
+    fs::write(
+        setup.path("stepwise.toml"),
+        format!("{config}[cgi]\ncpu_seconds = 7\naddress_space = 536870912\n"),
+    )
+    .expect("the test config is writable");
+    fs::write(
+        setup.path("www/open/limits.shtml"),
+        "<!--#exec cmd=\"echo $(ulimit -t) $(ulimit -v)\" -->",
+    )
+    .expect("write");
+    let server = setup.start();
+    let page = get(server.addr(), "/open/limits.shtml").expect("a response");
+    assert_eq!((page.status, page.text().trim()), (200, "7 524288"));
+}
+
+#[test]
 fn includes_run_through_the_whole_server() {
     let setup = Setup::new();
     let server = setup.start();

@@ -39,6 +39,7 @@ use http::header::{self, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Response, StatusCode};
 use hyper::body::Frame;
+use nix::sys::resource::{Resource, setrlimit};
 use nix::sys::signal::{Signal, killpg};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
@@ -83,6 +84,55 @@ pub struct Timeouts {
     pub idle: Duration,
 }
 
+// ANCHOR: limits
+/// Resource limits set on every script before it starts (`setrlimit`, in
+/// the child between `fork` and `exec`); 0 leaves one as inherited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResourceLimits {
+    /// Seconds of CPU time (`RLIMIT_CPU`): SIGXCPU at the limit, SIGKILL
+    /// one second later.
+    pub cpu_seconds: u64,
+    /// Bytes of address space (`RLIMIT_AS`): beyond it, allocations fail.
+    pub address_space: u64,
+    /// Processes and threads of the script's user (`RLIMIT_NPROC`), the
+    /// server's own threads included when scripts run as its user.
+    pub processes: u64,
+}
+
+impl ResourceLimits {
+    /// Has `command` set these limits in its child before `exec`.
+    pub fn apply(self, command: &mut Command) {
+        if self == ResourceLimits::default() {
+            // Nothing to set: the child can be started without a `fork`
+            // of its own (`posix_spawn`), which is cheaper.
+            return;
+        }
+        #[allow(unsafe_code)]
+        // SAFETY: the closure runs in the child after `fork`, where only
+        // async-signal-safe work is allowed. It makes `setrlimit` system
+        // calls (nix's wrapper neither allocates nor locks) and builds an
+        // `io::Error` from an errno, which does not allocate either.
+        unsafe {
+            command.pre_exec(move || self.set().map_err(io::Error::from));
+        }
+    }
+
+    fn set(self) -> nix::Result<()> {
+        if self.cpu_seconds > 0 {
+            let hard = self.cpu_seconds.saturating_add(1);
+            setrlimit(Resource::RLIMIT_CPU, self.cpu_seconds, hard)?;
+        }
+        if self.address_space > 0 {
+            setrlimit(Resource::RLIMIT_AS, self.address_space, self.address_space)?;
+        }
+        if self.processes > 0 {
+            setrlimit(Resource::RLIMIT_NPROC, self.processes, self.processes)?;
+        }
+        Ok(())
+    }
+}
+// ANCHOR_END: limits
+
 /// One script to run.
 #[derive(Debug)]
 pub struct Invocation {
@@ -102,6 +152,8 @@ pub struct Invocation {
     pub nph: bool,
     /// A HEAD request: the script's body is read and thrown away.
     pub head_only: bool,
+    /// The resource limits it runs under.
+    pub limits: ResourceLimits,
 }
 
 /// What running a script produced.
@@ -191,6 +243,7 @@ async fn start(
         // If every handle on it is dropped early, it is killed, and
         // tokio reaps it in the background.
         .kill_on_drop(true);
+    invocation.limits.apply(&mut command);
     let child = command
         .spawn()
         .map_err(|e| Failure::Spawn(invocation.program.display().to_string(), e))?;
