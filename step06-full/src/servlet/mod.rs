@@ -73,7 +73,8 @@ pub struct Request {
     pub query: Vec<(String, String)>,
     /// Form parameters of an `application/x-www-form-urlencoded` body.
     pub form: Vec<(String, String)>,
-    /// Request headers (name lowercase, repeated ones joined).
+    /// Request headers (name lowercase, repeated ones joined), with
+    /// `content-type` and `content-length`.
     pub headers: Vec<(String, String)>,
     /// Cookies, in the order sent.
     pub cookies: Vec<(String, String)>,
@@ -149,8 +150,7 @@ impl Request {
         let headers = vars
             .iter()
             .filter_map(|(name, value)| {
-                let name = name.strip_prefix("HTTP_")?;
-                let name = name.to_ascii_lowercase().replace('_', "-");
+                let name = header_name(name)?;
                 Some((name, String::from_utf8_lossy(value).into_owned()))
             })
             .collect();
@@ -164,6 +164,20 @@ impl Request {
             headers,
             cookies,
             vars,
+        }
+    }
+}
+
+/// The request header a meta-variable carries, lowercase: `HTTP_USER_AGENT`
+/// → `user-agent`, and the two that CGI names without the prefix
+/// (RFC 3875 §4.1.2–3), `CONTENT_TYPE` and `CONTENT_LENGTH`.
+fn header_name(variable: &str) -> Option<String> {
+    match variable {
+        "CONTENT_TYPE" => Some("content-type".into()),
+        "CONTENT_LENGTH" => Some("content-length".into()),
+        _ => {
+            let name = variable.strip_prefix("HTTP_")?;
+            Some(name.to_ascii_lowercase().replace('_', "-"))
         }
     }
 }
@@ -294,4 +308,41 @@ pub struct SessionSlot(pub Arc<Mutex<Option<Session>>>);
 /// Escapes text for HTML (servlets build their pages by hand).
 pub fn escape(text: &str) -> String {
     step01_iterative::response::escape_html(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+    use step02_wsgi::gateway::ErrorStream;
+
+    #[test]
+    fn every_request_header_is_seen_content_type_and_length_included() {
+        let mut vars = Vars::default();
+        vars.set("REQUEST_METHOD", "POST");
+        vars.set("CONTENT_TYPE", "application/x-www-form-urlencoded");
+        vars.set("CONTENT_LENGTH", "7");
+        vars.set("HTTP_X_REQUEST_ID", "abc");
+        vars.set("SERVER_NAME", "example");
+        let mut environ = Environ {
+            vars,
+            url_scheme: "http",
+            input: Cursor::new(b"a=1&b=2".to_vec()),
+            errors: ErrorStream::new("test"),
+            multithread: true,
+            multiprocess: false,
+            run_once: false,
+            extensions: http::Extensions::new(),
+        };
+        let request = Request::from_environ(&mut environ);
+        assert_eq!(
+            request.header("Content-Type"),
+            Some("application/x-www-form-urlencoded")
+        );
+        assert_eq!(request.header("content-length"), Some("7"));
+        assert_eq!(request.header("x-request-id"), Some("abc"));
+        // Meta-variables that are not headers stay out of `headers`.
+        assert_eq!(request.header("server-name"), None);
+        assert_eq!(request.param("b"), Some("2"));
+    }
 }
