@@ -435,7 +435,13 @@ fn mounts(
                     path: mount.path.clone(),
                     secure: config.sessions.secure,
                 };
-                Arc::new(Sessions::new(app, Arc::clone(store), idle, cookie))
+                Arc::new(Sessions::new(
+                    app,
+                    Arc::clone(store),
+                    idle,
+                    cookie,
+                    errors.clone(),
+                ))
             }
             _ => app,
         };
@@ -456,6 +462,7 @@ fn mounts(
             store,
             idle,
             Config::seconds(config.sessions.sweep_interval),
+            errors.clone(),
         )?),
         None => None,
     };

@@ -231,8 +231,9 @@ finish corrupt.txt
 cd "$root"
 stop_server
 BOOK_PORT=8080
-# The server's standard error, for each: the lines about the damaged records.
-grep 'corrupt session record' "$work/scratch.err" | normalise >"$here/corrupt-log.txt"
+# The error log, for each: the lines about the damaged records (the
+# timestamp and the PID cut).
+grep 'corrupt session record' "$scratch/logs/error.log" | cut -d' ' -f6,10- | normalise >"$here/corrupt-log.txt"
 
 # --- Locks, by hand: the shell and Python --------------------------------------
 

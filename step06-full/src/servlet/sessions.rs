@@ -25,6 +25,7 @@ use std::time::{Duration, SystemTime};
 use step02_wsgi::gateway::{AppError, Application, Body, Environ, StartResponse};
 
 use super::SessionSlot;
+use crate::log::Log;
 use crate::session::{CookieSettings, Session, SessionStore, cookie};
 
 // ANCHOR: sessions
@@ -34,22 +35,26 @@ pub struct Sessions {
     store: Arc<dyn SessionStore>,
     idle: Duration,
     cookie: CookieSettings,
+    /// The error log, where a session's problems are reported.
+    errors: Log,
 }
 
 impl Sessions {
     /// Sessions from `store`, expiring after `idle` without a request,
-    /// carried in the cookie `cookie`.
+    /// carried in the cookie `cookie`; problems go to `errors`.
     pub fn new(
         inner: Arc<dyn Application>,
         store: Arc<dyn SessionStore>,
         idle: Duration,
         cookie: CookieSettings,
+        errors: Log,
     ) -> Self {
         Sessions {
             inner,
             store,
             idle,
             cookie,
+            errors,
         }
     }
 }
@@ -67,7 +72,8 @@ impl Application for Sessions {
             presented,
             self.idle,
             SystemTime::now(),
-        );
+        )
+        .reporting_to(self.errors.clone());
         let slot = SessionSlot(Arc::new(Mutex::new(Some(session))));
         environ.extensions.insert(slot.clone());
 

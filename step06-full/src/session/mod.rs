@@ -56,6 +56,9 @@ use std::time::{Duration, SystemTime};
 
 use tracing::{debug, warn};
 
+use crate::access::error_line;
+use crate::log::Log;
+
 /// The idle timeout the servlet engine this server replaces used: a
 /// session unused for an hour is over.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
@@ -121,6 +124,9 @@ pub struct Session {
     presented: bool,
     /// `None` until the first access; then the session in use.
     state: Option<Open>,
+    /// Where problems are reported: the server's error log, or, without
+    /// one, `tracing`'s warnings.
+    errors: Option<Log>,
 }
 
 /// A session once accessed: resumed from the store, or fresh.
@@ -139,10 +145,11 @@ struct Open {
 }
 
 impl Open {
-    /// A fresh, empty session with a new id.
-    fn fresh(now: SystemTime) -> Open {
+    /// A fresh, empty session with a new id; a failure to make one goes
+    /// to `report`.
+    fn fresh(now: SystemTime, report: impl Fn(String)) -> Open {
         let id = SessionId::random()
-            .map_err(|error| warn!(%error, "cannot make a session id"))
+            .map_err(|error| report(format!("cannot make a session id: {error}")))
             .ok();
         Open {
             id,
@@ -174,6 +181,23 @@ impl Session {
             requested: cookie_value.and_then(SessionId::parse),
             presented: cookie_value.is_some(),
             state: None,
+            errors: None,
+        }
+    }
+
+    /// Reports this session's problems (a corrupt record, a store that
+    /// cannot be read) to `errors`, the server's error log, instead of to
+    /// `tracing` only.
+    pub fn reporting_to(mut self, errors: Log) -> Session {
+        self.errors = Some(errors);
+        self
+    }
+
+    /// One problem, reported; the request goes on with a fresh session.
+    fn report(&self, message: String) {
+        match &self.errors {
+            Some(errors) => errors.write(error_line("session", "warn", None, &message)),
+            None => warn!("{message}"),
         }
     }
 
@@ -192,15 +216,19 @@ impl Session {
     fn resume(&self) -> Open {
         // A missing or malformed cookie (`../../etc/passwd`, a value of the
         // wrong length) never reaches the store.
+        let fresh = || Open::fresh(self.now, |message| self.report(message));
         let Some(id) = self.requested else {
-            return Open::fresh(self.now);
+            return fresh();
         };
+        let short = id.short();
         // Blocks while another request of this session holds it.
         let mut lock = match self.store.open(&id) {
             Ok(lock) => lock,
             Err(error) => {
-                warn!(session = %id.short(), %error, "cannot open the session; starting a new one");
-                return Open::fresh(self.now);
+                self.report(format!(
+                    "session {short}: cannot open it, starting a new one: {error}"
+                ));
+                return fresh();
             }
         };
         match lock.load() {
@@ -211,27 +239,35 @@ impl Session {
                 dirty: false,
             },
             Ok(Some(_)) => {
-                debug!(session = %id.short(), "session expired");
+                debug!(session = %short, "session expired");
                 if let Err(error) = lock.delete() {
-                    warn!(session = %id.short(), %error, "cannot delete an expired session");
+                    self.report(format!(
+                        "session {short}: cannot delete it, expired: {error}"
+                    ));
                 }
                 // Dropping `lock` releases the old id: the new session
                 // gets a new one, so the old cookie is dead for good.
-                Open::fresh(self.now)
+                fresh()
             }
             // Unknown: expired and swept, or made up. Either way the
             // client does not get to choose the id (fixation).
-            Ok(None) => Open::fresh(self.now),
+            Ok(None) => fresh(),
             Err(StoreError::Corrupt(reason)) => {
-                warn!(session = %id.short(), %reason, "corrupt session record replaced");
+                self.report(format!(
+                    "session {short}: corrupt session record replaced: {reason}"
+                ));
                 if let Err(error) = lock.delete() {
-                    warn!(session = %id.short(), %error, "cannot delete a corrupt session");
+                    self.report(format!(
+                        "session {short}: cannot delete it, corrupt: {error}"
+                    ));
                 }
-                Open::fresh(self.now)
+                fresh()
             }
             Err(error) => {
-                warn!(session = %id.short(), %error, "cannot read the session; starting a new one");
-                Open::fresh(self.now)
+                self.report(format!(
+                    "session {short}: cannot read it, starting a new one: {error}"
+                ));
+                fresh()
             }
         }
     }
@@ -278,14 +314,13 @@ impl Session {
     /// the login (perhaps planted by an attacker) never becomes a logged-in
     /// session.
     pub fn invalidate(&mut self) {
-        let now = self.now;
-        let open = self.state();
-        if let Some(mut lock) = open.lock.take()
+        if let Some(mut lock) = self.state().lock.take()
             && let Err(error) = lock.delete()
         {
-            warn!(%error, "cannot delete an invalidated session");
+            self.report(format!("cannot delete an invalidated session: {error}"));
         }
-        *open = Open::fresh(now);
+        let fresh = Open::fresh(self.now, |message| self.report(message));
+        *self.state() = fresh;
     }
 
     /// Whether the session is new in this request: there was no cookie,

@@ -20,6 +20,8 @@ use std::time::{Duration, SystemTime};
 use tracing::{debug, info, warn};
 
 use super::store::{Result, SessionStore};
+use crate::access::error_line;
+use crate::log::Log;
 
 /// The shortest interval between sweeps: a zero interval would make the
 /// thread spin.
@@ -34,7 +36,8 @@ pub struct SweeperHandle {
 }
 
 /// Starts a thread that sweeps `store` at once and then every `every`
-/// (at least 10 ms), deleting sessions idle for `idle` or more.
+/// (at least 10 ms), deleting sessions idle for `idle` or more; a sweep
+/// that fails is reported to `errors`.
 ///
 /// # Errors
 ///
@@ -44,6 +47,7 @@ pub fn spawn_sweeper(
     store: Arc<dyn SessionStore>,
     idle: Duration,
     every: Duration,
+    errors: Log,
 ) -> Result<SweeperHandle> {
     let (stop, stopped) = mpsc::channel::<()>();
     let every = every.max(MIN_INTERVAL);
@@ -56,7 +60,12 @@ pub fn spawn_sweeper(
                     Ok(deleted) => info!(deleted, "session sweep: expired sessions deleted"),
                     // Logged, then tried again next time: the directory
                     // may be back by then.
-                    Err(error) => warn!(%error, "session sweep failed"),
+                    Err(error) => errors.write(error_line(
+                        "session",
+                        "warn",
+                        None,
+                        &format!("session sweep failed: {error}"),
+                    )),
                 }
                 match stopped.recv_timeout(every) {
                     Err(RecvTimeoutError::Timeout) => {}
@@ -103,7 +112,13 @@ mod tests {
         store.open(&expired).unwrap().save(&old).unwrap();
         store.open(&live).unwrap().save(&Record::new(now)).unwrap();
 
-        let handle = spawn_sweeper(store.clone(), idle, Duration::from_millis(20)).unwrap();
+        let handle = spawn_sweeper(
+            store.clone(),
+            idle,
+            Duration::from_millis(20),
+            Log::disabled(false),
+        )
+        .unwrap();
         let data = dir.path().join(format!("{expired}.json"));
         let deadline = Instant::now() + Duration::from_secs(10);
         while data.exists() && Instant::now() < deadline {
@@ -114,7 +129,8 @@ mod tests {
 
         // A long interval must not delay the stop.
         drop(handle);
-        let slow = spawn_sweeper(store, idle, Duration::from_secs(3600)).unwrap();
+        let slow =
+            spawn_sweeper(store, idle, Duration::from_secs(3600), Log::disabled(false)).unwrap();
         let started = Instant::now();
         drop(slow);
         assert!(started.elapsed() < Duration::from_secs(60));
