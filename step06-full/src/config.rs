@@ -503,10 +503,12 @@ impl Config {
                 "must be a number of seconds from 0 to 60",
             ));
         }
-        if self.cache.enabled && self.cache.max_entry > self.cache.max_size {
+        if self.cache.enabled && self.cache.max_entry > self.cache.max_size / 2 {
+            // An entry weighs its body plus its key and head, and the
+            // cache refuses one that would fill (nearly) all of a shard.
             return Err(invalid(
                 "cache.max_entry",
-                "cannot be larger than cache.max_size",
+                "cannot be more than half of cache.max_size",
             ));
         }
         if self.log.rotate_size < 1024 {
@@ -667,13 +669,16 @@ mod tests {
                 .to_string()
                 .contains("server.document_root")
         );
-        let text = format!("{MINIMAL}\n[cache]\nmax_size = 10\nmax_entry = 20\n");
-        assert!(
-            parse(&text)
-                .unwrap_err()
-                .to_string()
-                .contains("cache.max_entry")
-        );
+        for (size, entry) in [(10, 20), (100, 100), (100, 51)] {
+            let text = format!("{MINIMAL}\n[cache]\nmax_size = {size}\nmax_entry = {entry}\n");
+            let message = parse(&text).unwrap_err().to_string();
+            assert!(
+                message.contains("cache.max_entry"),
+                "{size} {entry}: {message}"
+            );
+        }
+        let text = format!("{MINIMAL}\n[cache]\nmax_size = 100\nmax_entry = 50\n");
+        assert!(parse(&text).is_ok());
         for bad in ["-1", "61", "nan"] {
             let text = format!("{MINIMAL}\n[cache]\nrevalidate = {bad}\n");
             let message = parse(&text).unwrap_err().to_string();
