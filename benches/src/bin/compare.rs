@@ -31,8 +31,9 @@
 //! `/app` in chapters 5 and 6; chapter 1's own handler in step01); nginx
 //! and lighttpd serve the same 11 bytes from a file, the closest thing
 //! they have, and so does `step06-static` (step06-full again, on the
-//! peers' file: chapter 6's new-connection goal). Chapter 3 never reaps its children, so it is restarted every
-//! 5,000 connections, outside the measured time.
+//! peers' file: chapter 6's new-connection goal). Chapter 3 never reaps
+//! its children, so it is restarted every 5,000 connections, outside the
+//! measured time.
 //!
 //! # Configurations
 //!
